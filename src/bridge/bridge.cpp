@@ -1,0 +1,71 @@
+#include "bridge/bridge.hpp"
+
+#include <new>
+
+namespace pg_tenant {
+
+const char *PgError::what() const noexcept {
+  return (data_ != nullptr && data_->message != nullptr) ? data_->message : "PostgreSQL error";
+}
+
+namespace bridge {
+
+void ThrowCaughtPgError(MemoryContext context_before_call) {
+  // PostgreSQL left us in ErrorContext; the copy must live in the caller's context.
+  MemoryContextSwitchTo(context_before_call);
+  ErrorData *data = CopyErrorData();
+  FlushErrorState();
+  throw PgError(data);
+}
+
+namespace {
+
+// Storage for the error of a C++ exception, filled inside the catch block without allocating
+// (an allocation there could itself ereport and skip the exception's destructor).
+struct PendingError {
+  int sqlstate = 0;
+  char message[1024] = {0};
+  char detail[1024] = {0};
+  char hint[1024] = {0};
+};
+
+void Copy(char (&to)[1024], const char *from) { strlcpy(to, from != nullptr ? from : "", sizeof(to)); }
+
+}  // namespace
+
+Datum Invoke(FunctionBody body, FunctionCallInfo fcinfo) {
+  static PendingError pending;
+  ErrorData *pg_error = nullptr;
+  try {
+    return body(fcinfo);
+  } catch (const PgError &e) {
+    pg_error = e.data();
+  } catch (const Error &e) {
+    pending.sqlstate = e.sqlstate();
+    Copy(pending.message, e.what());
+    Copy(pending.detail, e.detail().c_str());
+    Copy(pending.hint, e.hint().c_str());
+  } catch (const std::bad_alloc &) {
+    pending.sqlstate = ERRCODE_OUT_OF_MEMORY;
+    Copy(pending.message, "out of memory in pg_tenant");
+    pending.detail[0] = pending.hint[0] = '\0';
+  } catch (const std::exception &e) {
+    pending.sqlstate = ERRCODE_INTERNAL_ERROR;
+    Copy(pending.message, e.what());
+    Copy(pending.detail, "An unexpected C++ exception reached the pg_tenant entry point.");
+    pending.hint[0] = '\0';
+  } catch (...) {
+    pending.sqlstate = ERRCODE_INTERNAL_ERROR;
+    Copy(pending.message, "unknown C++ exception in pg_tenant");
+    pending.detail[0] = pending.hint[0] = '\0';
+  }
+  // Every exception object and every C++ local of the body is destroyed by now.
+  if (pg_error != nullptr) ReThrowError(pg_error);
+  ereport(ERROR, (errcode(pending.sqlstate), errmsg_internal("%s", pending.message),
+                  pending.detail[0] ? errdetail_internal("%s", pending.detail) : 0,
+                  pending.hint[0] ? errhint("%s", pending.hint) : 0));
+  pg_unreachable();
+}
+
+}  // namespace bridge
+}  // namespace pg_tenant

@@ -1,0 +1,13 @@
+// The extension's own SQLSTATEs (class TN, "tenant"); README.md lists them with the standard
+// codes the extension also raises. Never renumber a shipped code.
+#pragma once
+
+#include "bridge/pg.hpp"
+
+namespace pg_tenant::errcodes {
+
+constexpr int kTenantNotFound = MAKE_SQLSTATE('T', 'N', '0', '0', '1');
+constexpr int kTenantSuspended = MAKE_SQLSTATE('T', 'N', '0', '0', '2');
+constexpr int kPlanNotFound = MAKE_SQLSTATE('T', 'N', '0', '0', '3');
+
+}  // namespace pg_tenant::errcodes

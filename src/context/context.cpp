@@ -1,0 +1,164 @@
+// The context is the GUC pg_tenant.tenant_id, so that it follows PostgreSQL's own rules: SET LOCAL
+// and tenant.set() end with the transaction (pooler-safe), SET and tenant.set_session() last for
+// the session, RESET/DISCARD ALL clear it, and Citus propagates SET LOCAL to its workers.
+//
+// The check hook accepts only '' or a uuid (it may not read tables). Whether that tenant exists
+// and is active is checked by tenant.set() before setting, and by tenant.current_id() on first
+// read after any change of the value or of the registry, so a raw SET cannot skip validation.
+#include "context/context.hpp"
+
+#include "bridge/bridge.hpp"
+#include "bridge/errcodes.hpp"
+#include "common/uuid_text.hpp"
+#include "registry/registry.hpp"
+#include "registry/slug.hpp"
+
+#include <string>
+
+namespace pg_tenant::context {
+namespace {
+
+char *tenant_id_setting = nullptr;  // the GUC's string, owned by guc.c
+
+// What the assign hook saw; current_id() reads only these on its fast path.
+bool has_context = false;
+pg_uuid_t context_id;
+uint64 context_version = 0;
+
+// The last successful validation of (context_version, registry generation).
+uint64 validated_version = 0;
+uint64 validated_generation = 0;
+
+bool CheckTenantId(char **newval, void **extra, GucSource) {
+  if (*newval == nullptr || (*newval)[0] == '\0') return true;
+  auto parsed = ParseUuid(*newval);
+  if (!parsed) {
+    GUC_check_errcode(ERRCODE_INVALID_TEXT_REPRESENTATION);
+    GUC_check_errmsg("invalid tenant id: \"%s\"", *newval);
+    GUC_check_errhint("pg_tenant.tenant_id takes a tenant uuid, or '' for no tenant.");
+    return false;
+  }
+  // Keep the canonical form, so SHOW and current_setting() agree with current_id().
+  char canonical[37];
+  FormatUuid(*parsed, canonical);
+  if (strcmp(canonical, *newval) != 0) {
+    char *copy = static_cast<char *>(malloc(sizeof(canonical)));
+    if (copy == nullptr) return false;
+    memcpy(copy, canonical, sizeof(canonical));
+    free(*newval);
+    *newval = copy;
+  }
+  auto *id = static_cast<pg_uuid_t *>(malloc(sizeof(pg_uuid_t)));
+  if (id == nullptr) return false;
+  memcpy(id->data, parsed->data(), UUID_LEN);
+  *extra = id;
+  return true;
+}
+
+void AssignTenantId(const char *, void *extra) {
+  has_context = extra != nullptr;
+  if (has_context) context_id = *static_cast<pg_uuid_t *>(extra);
+  ++context_version;
+}
+
+std::string UuidText(const pg_uuid_t &id) {
+  UuidBytes bytes;
+  memcpy(bytes.data(), id.data, UUID_LEN);
+  return FormatUuid(bytes);
+}
+
+// Raises the documented error for an unknown or suspended tenant; else returns the record.
+const registry::TenantRecord &RequireActive(const registry::TenantRecord *record, const std::string &asked) {
+  if (record == nullptr)
+    throw Error(errcodes::kTenantNotFound, "tenant \"" + asked + "\" does not exist", "",
+                "Tenants are registered with tenant.create().");
+  if (!record->active)
+    throw Error(errcodes::kTenantSuspended, "tenant \"" + std::string(record->slug) + "\" is suspended",
+                "Tenant id " + UuidText(record->id) + ".",
+                "A suspended tenant cannot be entered until tenant.resume().");
+  return *record;
+}
+
+const registry::TenantRecord &ResolveArgument(FunctionCallInfo fcinfo, bool by_slug) {
+  if (PG_ARGISNULL(0))
+    throw Error(ERRCODE_NULL_VALUE_NOT_ALLOWED, "tenant must not be NULL",
+                "", "Use tenant.reset() to leave the tenant context.");
+  if (!by_slug) {
+    pg_uuid_t *id = PG_GETARG_UUID_P(0);
+    return RequireActive(registry::FindById(*id), UuidText(*id));
+  }
+  text *arg = PG_GETARG_TEXT_PP(0);
+  std::string value(VARDATA_ANY(arg), VARSIZE_ANY_EXHDR(arg));
+  // tenant.set('…uuid…') resolves to set(text): a uuid-shaped text is an id (slugs never have
+  // that shape).
+  if (auto id = ParseUuid(value); id && HasUuidShape(value)) {
+    pg_uuid_t pg_id;
+    memcpy(pg_id.data, id->data(), UUID_LEN);
+    return RequireActive(registry::FindById(pg_id), FormatUuid(*id));
+  }
+  return RequireActive(registry::FindBySlug(value), value);
+}
+
+Datum SetContext(FunctionCallInfo fcinfo, bool by_slug, GucAction action) {
+  const registry::TenantRecord &tenant = ResolveArgument(fcinfo, by_slug);
+  pg_uuid_t id = tenant.id;
+  UuidBytes bytes;
+  memcpy(bytes.data(), id.data, UUID_LEN);
+  char value[37];
+  FormatUuid(bytes, value);
+  bridge::PgCall([&] {
+    (void)set_config_option("pg_tenant.tenant_id", value, PGC_USERSET, PGC_S_SESSION, action, true, 0, false);
+  });
+  // tenant.set() has just validated this value against the current registry.
+  validated_version = context_version;
+  validated_generation = registry::Generation();
+  auto *result = static_cast<pg_uuid_t *>(bridge::PgCall([] { return palloc(sizeof(pg_uuid_t)); }));
+  *result = id;
+  PG_RETURN_UUID_P(result);
+}
+
+}  // namespace
+
+void Init() {
+  DefineCustomStringVariable(
+      "pg_tenant.tenant_id", "The current tenant (a uuid), or '' for none.",
+      "Set it with tenant.set() (transaction) or tenant.set_session(); SET LOCAL works too. "
+      "tenant.current_id() validates it against the registry.",
+      &tenant_id_setting, "", PGC_USERSET, GUC_NOT_IN_SAMPLE, CheckTenantId, AssignTenantId, nullptr);
+}
+
+}  // namespace pg_tenant::context
+
+using namespace pg_tenant;
+using namespace pg_tenant::context;
+
+// tenant.set(uuid) / tenant.set(text): enter a tenant for the current transaction.
+PG_TENANT_FUNCTION(pg_tenant_set_id) { return SetContext(fcinfo, false, GUC_ACTION_LOCAL); }
+PG_TENANT_FUNCTION(pg_tenant_set_slug) { return SetContext(fcinfo, true, GUC_ACTION_LOCAL); }
+
+// tenant.set_session(uuid) / tenant.set_session(text): enter a tenant until reset or disconnect.
+PG_TENANT_FUNCTION(pg_tenant_set_session_id) { return SetContext(fcinfo, false, GUC_ACTION_SET); }
+PG_TENANT_FUNCTION(pg_tenant_set_session_slug) { return SetContext(fcinfo, true, GUC_ACTION_SET); }
+
+// tenant.reset(): leave the tenant context (transaction and session).
+PG_TENANT_FUNCTION(pg_tenant_reset) {
+  bridge::PgCall([] {
+    (void)set_config_option("pg_tenant.tenant_id", nullptr, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SET, true, 0, false);
+  });
+  PG_RETURN_VOID();
+}
+
+// tenant.current_id(): the validated current tenant, or NULL. Called per row by policies, so the
+// fast path reads only three statics and allocates the 16-byte result.
+PG_TENANT_FUNCTION(pg_tenant_current_id) {
+  if (!has_context) PG_RETURN_NULL();
+  if (validated_version != context_version || validated_generation != registry::Generation()) {
+    pg_uuid_t id = context_id;
+    RequireActive(registry::FindById(id), UuidText(id));
+    validated_version = context_version;
+    validated_generation = registry::Generation();
+  }
+  auto *result = static_cast<pg_uuid_t *>(palloc(sizeof(pg_uuid_t)));
+  *result = context_id;
+  PG_RETURN_UUID_P(result);
+}

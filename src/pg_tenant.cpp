@@ -1,0 +1,17 @@
+// Module entry: PG_MODULE_MAGIC and _PG_init, which wires each capability's GUCs and callbacks.
+#include "bridge/pg.hpp"
+#include "context/context.hpp"
+#include "registry/registry.hpp"
+
+extern "C" {
+PG_MODULE_MAGIC;
+void _PG_init(void);
+}
+
+void _PG_init(void) {
+  // pg_upgrade loads libraries only to check them; define nothing then.
+  if (IsBinaryUpgrade) return;
+  pg_tenant::registry::Init();
+  pg_tenant::context::Init();
+  MarkGUCPrefixReserved("pg_tenant");
+}

@@ -1,0 +1,236 @@
+#include "registry/registry.hpp"
+
+#include "registry/slug.hpp"
+
+namespace pg_tenant::registry {
+namespace {
+
+using bridge::PgCall;
+
+// Where the registry lives in this database; resolved lazily, forgotten on invalidation.
+struct RegistryOids {
+  Oid tenants = InvalidOid;
+  Oid plans = InvalidOid;
+  Oid tenants_pkey = InvalidOid;
+  Oid tenants_slug_key = InvalidOid;
+  AttrNumber att_id = InvalidAttrNumber;
+  AttrNumber att_slug = InvalidAttrNumber;
+  AttrNumber att_plan = InvalidAttrNumber;
+  AttrNumber att_status = InvalidAttrNumber;
+};
+
+struct SlugEntry {
+  char slug[kNameBufferSize];  // hash key
+  pg_uuid_t id;
+};
+
+RegistryOids oids;
+bool oids_valid = false;
+bool cache_valid = false;
+uint64 generation = 1;
+MemoryContext cache_context = nullptr;
+HTAB *by_id = nullptr;
+HTAB *by_slug = nullptr;
+int cache_capacity = 10000;
+int64 cache_hits = 0;
+int64 cache_misses = 0;
+int64 cache_resets = 0;
+
+void OnRelcacheInvalidation(Datum, Oid relid) {
+  if (relid == InvalidOid ||
+      (oids_valid && (relid == oids.tenants || relid == oids.plans))) {
+    cache_valid = false;
+    oids_valid = false;
+    ++generation;
+  }
+}
+
+// Empties the cache (no C++ objects alive here; PostgreSQL errors are plain OOM).
+void ResetCache() {
+  PgCall([] {
+    if (cache_context == nullptr)
+      cache_context =
+          AllocSetContextCreate(CacheMemoryContext, "pg_tenant registry cache", ALLOCSET_DEFAULT_SIZES);
+    else
+      MemoryContextReset(cache_context);
+    HASHCTL ctl;
+    memset(&ctl, 0, sizeof(ctl));
+    ctl.keysize = sizeof(pg_uuid_t);
+    ctl.entrysize = sizeof(TenantRecord);
+    ctl.hcxt = cache_context;
+    by_id = hash_create("pg_tenant tenants by id", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+    ctl.keysize = kNameBufferSize;
+    ctl.entrysize = sizeof(SlugEntry);
+    by_slug = hash_create("pg_tenant tenants by slug", 64, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+  });
+  ++cache_resets;
+  cache_valid = true;
+}
+
+void ResolveOids() {
+  RegistryOids found = PgCall([] {
+    RegistryOids r;
+    Oid schema = get_namespace_oid("tenant", true);
+    if (!OidIsValid(schema)) return r;
+    r.tenants = get_relname_relid("tenants", schema);
+    r.plans = get_relname_relid("plans", schema);
+    r.tenants_pkey = get_relname_relid("tenants_pkey", schema);
+    r.tenants_slug_key = get_relname_relid("tenants_slug_key", schema);
+    if (OidIsValid(r.tenants)) {
+      r.att_id = get_attnum(r.tenants, "id");
+      r.att_slug = get_attnum(r.tenants, "slug");
+      r.att_plan = get_attnum(r.tenants, "plan");
+      r.att_status = get_attnum(r.tenants, "status");
+    }
+    return r;
+  });
+  if (!OidIsValid(found.tenants) || !OidIsValid(found.plans) || !OidIsValid(found.tenants_pkey) ||
+      !OidIsValid(found.tenants_slug_key) || found.att_id == InvalidAttrNumber ||
+      found.att_slug == InvalidAttrNumber || found.att_plan == InvalidAttrNumber ||
+      found.att_status == InvalidAttrNumber)
+    throw Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                "the pg_tenant registry is not installed in this database",
+                "Schema \"tenant\" with tables \"tenants\" and \"plans\" was not found.",
+                "Run CREATE EXTENSION pg_tenant in this database.");
+  oids = found;
+  oids_valid = true;
+}
+
+void EnsureReady() {
+  if (!oids_valid) ResolveOids();
+  if (!cache_valid) ResetCache();
+}
+
+void CopyText(char (&to)[kNameBufferSize], Datum value) {
+  char *copy = TextDatumGetCString(value);
+  strlcpy(to, copy, sizeof(to));
+  pfree(copy);
+}
+
+// Reads one tenant row through an index (the latest committed state, as catalog lookups do).
+bool FetchTenant(Oid index, AttrNumber key_attribute, RegProcedure equality, Datum key_value,
+                 TenantRecord *out) {
+  return PgCall([&] {
+    bool found = false;
+    Relation rel = table_open(oids.tenants, AccessShareLock);
+    ScanKeyData key;
+    ScanKeyEntryInitialize(&key, 0, key_attribute, BTEqualStrategyNumber, InvalidOid,
+                           DEFAULT_COLLATION_OID, equality, key_value);
+    SysScanDesc scan = systable_beginscan(rel, index, true, nullptr, 1, &key);
+    HeapTuple tuple = systable_getnext(scan);
+    if (HeapTupleIsValid(tuple)) {
+      TupleDesc desc = RelationGetDescr(rel);
+      bool id_null, slug_null, plan_null, status_null;
+      Datum id = heap_getattr(tuple, oids.att_id, desc, &id_null);
+      Datum slug = heap_getattr(tuple, oids.att_slug, desc, &slug_null);
+      Datum plan = heap_getattr(tuple, oids.att_plan, desc, &plan_null);
+      Datum status = heap_getattr(tuple, oids.att_status, desc, &status_null);
+      if (!id_null && !slug_null && !plan_null && !status_null) {
+        memcpy(&out->id, DatumGetUUIDP(id), sizeof(pg_uuid_t));
+        CopyText(out->slug, slug);
+        CopyText(out->plan, plan);
+        char status_text[kNameBufferSize];
+        CopyText(status_text, status);
+        out->active = strcmp(status_text, "active") == 0;
+        found = true;
+      }
+    }
+    systable_endscan(scan);
+    table_close(rel, AccessShareLock);
+    return found;
+  });
+}
+
+const TenantRecord *Remember(const TenantRecord &fetched) {
+  // Reading the row can process invalidations (lock acquisition): start over if it did.
+  if (!cache_valid || hash_get_num_entries(by_id) >= cache_capacity) ResetCache();
+  return PgCall([&] {
+    bool found;
+    auto *entry = static_cast<TenantRecord *>(hash_search(by_id, &fetched.id, HASH_ENTER, &found));
+    *entry = fetched;
+    auto *slug_entry = static_cast<SlugEntry *>(hash_search(by_slug, fetched.slug, HASH_ENTER, &found));
+    slug_entry->id = fetched.id;
+    return static_cast<const TenantRecord *>(entry);
+  });
+}
+
+}  // namespace
+
+const TenantRecord *FindById(const pg_uuid_t &id) {
+  EnsureReady();
+  auto *cached = PgCall([&] { return static_cast<TenantRecord *>(hash_search(by_id, &id, HASH_FIND, nullptr)); });
+  if (cached != nullptr) {
+    ++cache_hits;
+    return cached;
+  }
+  ++cache_misses;
+  TenantRecord fetched;
+  if (!FetchTenant(oids.tenants_pkey, oids.att_id, F_UUID_EQ, UUIDPGetDatum(const_cast<pg_uuid_t *>(&id)), &fetched))
+    return nullptr;
+  return Remember(fetched);
+}
+
+const TenantRecord *FindBySlug(std::string_view slug) {
+  // Anything that is not a valid slug cannot be in the table (CHECK): no need to look.
+  if (!IsValidSlug(slug)) return nullptr;
+  EnsureReady();
+  char key[kNameBufferSize];
+  memcpy(key, slug.data(), slug.size());
+  key[slug.size()] = '\0';
+  auto *cached = PgCall([&] { return static_cast<SlugEntry *>(hash_search(by_slug, key, HASH_FIND, nullptr)); });
+  if (cached != nullptr) {
+    auto *record = PgCall([&] { return static_cast<TenantRecord *>(hash_search(by_id, &cached->id, HASH_FIND, nullptr)); });
+    if (record != nullptr) {
+      ++cache_hits;
+      return record;
+    }
+  }
+  ++cache_misses;
+  TenantRecord fetched;
+  Datum key_datum = PgCall([&] { return PointerGetDatum(cstring_to_text(key)); });
+  if (!FetchTenant(oids.tenants_slug_key, oids.att_slug, F_TEXTEQ, key_datum, &fetched)) return nullptr;
+  return Remember(fetched);
+}
+
+uint64 Generation() { return generation; }
+
+void Init() {
+  DefineCustomIntVariable("pg_tenant.tenant_cache_size",
+                          "Most tenant records each backend keeps cached.",
+                          "When the cache is full it is emptied and refilled on demand.",
+                          &cache_capacity, 10000, 1, 1000000, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+  CacheRegisterRelcacheCallback(OnRelcacheInvalidation, (Datum)0);
+}
+
+}  // namespace pg_tenant::registry
+
+using namespace pg_tenant;
+using pg_tenant::bridge::PgCall;
+
+// tenant._registry_changed(): statement trigger on tenant.tenants and tenant.plans.
+PG_TENANT_FUNCTION(pg_tenant_registry_changed) {
+  if (!CALLED_AS_TRIGGER(fcinfo))
+    throw Error(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED, "tenant._registry_changed() must be called as a trigger");
+  auto *trigger = reinterpret_cast<TriggerData *>(fcinfo->context);
+  PgCall([&] { CacheInvalidateRelcache(trigger->tg_relation); });
+  return PointerGetDatum(nullptr);
+}
+
+// tenant.is_valid_slug(text) returns boolean: the slug rule (also the tenants CHECK constraint).
+PG_TENANT_FUNCTION(pg_tenant_is_valid_slug) {
+  text *slug = PG_GETARG_TEXT_PP(0);
+  PG_RETURN_BOOL(IsValidSlug(std::string_view(VARDATA_ANY(slug), VARSIZE_ANY_EXHDR(slug))));
+}
+
+// tenant.cache_info(): this backend's registry cache, for DBAs and tests.
+PG_TENANT_FUNCTION(pg_tenant_cache_info) {
+  TupleDesc desc;
+  if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
+    throw Error(ERRCODE_FEATURE_NOT_SUPPORTED, "tenant.cache_info() must return a record");
+  int64 entries = (registry::cache_valid && registry::by_id != nullptr) ? hash_get_num_entries(registry::by_id) : 0;
+  Datum values[5] = {Int64GetDatum(entries), Int32GetDatum(registry::cache_capacity),
+                     Int64GetDatum(registry::cache_hits), Int64GetDatum(registry::cache_misses),
+                     Int64GetDatum(registry::cache_resets)};
+  bool nulls[5] = {false, false, false, false, false};
+  return PgCall([&] { return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)); });
+}

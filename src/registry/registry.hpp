@@ -1,0 +1,36 @@
+// The tenant registry as seen from C++: lookups of tenant.tenants through a backend-local cache.
+//
+// The cache lives in a child of CacheMemoryContext. A statement trigger on tenant.tenants and
+// tenant.plans sends a relcache invalidation at commit; every backend processes it at its next
+// transaction start (or lock acquisition), where our callback marks the cache stale. The cache
+// is emptied lazily at the next lookup, never inside the callback, so a lookup in progress is
+// never pulled from under itself.
+#pragma once
+
+#include "bridge/bridge.hpp"
+
+#include <string_view>
+
+namespace pg_tenant::registry {
+
+constexpr size_t kNameBufferSize = 64;  // slugs and plan names are at most 63 bytes (CHECK)
+
+struct TenantRecord {
+  pg_uuid_t id;
+  bool active;
+  char slug[kNameBufferSize];
+  char plan[kNameBufferSize];
+};
+
+// nullptr when no tenant has this id / slug. The pointer is valid until the next lookup.
+// May throw PgError (catalog access) or Error (extension not installed in this database).
+const TenantRecord *FindById(const pg_uuid_t &id);
+const TenantRecord *FindBySlug(std::string_view slug);
+
+// Changes whenever the cache is invalidated; callers that memoise a lookup compare it.
+uint64 Generation();
+
+// Called from _PG_init: the capacity GUC and the invalidation callback.
+void Init();
+
+}  // namespace pg_tenant::registry
