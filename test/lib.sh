@@ -1,0 +1,30 @@
+# Helpers for the scripted tests (sourced). Each check appends "pass NAME" or "fail NAME" to
+# $RESULTS (one line per assertion); scripts/test.sh counts them.
+RESULTS=${RESULTS:-/tmp/pg_tenant-results.txt}
+
+pass() { echo "pass $*" >>"$RESULTS"; echo "  ok     $*"; }
+fail() { echo "fail $*" >>"$RESULTS"; echo "  FAILED $*"; }
+
+# check NAME COMMAND...: passes when COMMAND exits 0.
+check() {
+  local name=$1; shift
+  if "$@"; then pass "$name"; else fail "$name"; fi
+}
+
+# check_eq NAME EXPECTED ACTUAL
+check_eq() {
+  if [ "$2" = "$3" ]; then pass "$1"; else fail "$1 (expected '$2', got '$3')"; fi
+}
+
+# q DB SQL: one value, unaligned, errors to stderr.
+q() { psql -X -v ON_ERROR_STOP=1 -Atq -d "$1" -c "$2"; }
+
+# A free TCP port on loopback, never a fixed shared one.
+free_port() {
+  local p
+  for _ in $(seq 1 200); do
+    p=$(shuf -i 20000-60000 -n 1)
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
+  done
+  return 1
+}
