@@ -12,13 +12,13 @@ check_eq "shared_preload_libraries is empty" "" "$(q $db 'SHOW shared_preload_li
 check "CREATE EXTENSION without preloading" q $db "CREATE EXTENSION pg_tenant"
 id=$(q $db "SELECT tenant.create('Acme', 'acme')")
 check_eq "tenant.set + current_id in one transaction" "t" \
-  "$(psql -X -At -d $db -c "BEGIN" -c "SELECT tenant.set('acme') IS NOT NULL" -c "SELECT tenant.current_id() = '$id'" -c "COMMIT" | sed -n 2p)"
+  "$(psql -X -Atq -d $db -c "BEGIN" -c "SELECT tenant.set('acme') IS NOT NULL" -c "SELECT tenant.current_id() = '$id'" -c "COMMIT" | sed -n 2p)"
 # SET LOCAL before the library is loaded in this backend: the value is taken over and validated.
 check_eq "SET LOCAL before the library loads" "$id" \
-  "$(psql -X -At -d $db -c "BEGIN" -c "SET LOCAL pg_tenant.tenant_id = '$id'" -c "SELECT tenant.current_id()" -c "COMMIT")"
+  "$(psql -X -Atq -d $db -c "BEGIN" -c "SET LOCAL pg_tenant.tenant_id = '$id'" -c "SELECT tenant.current_id()" -c "COMMIT")"
 # A bad value set before loading is refused with a WARNING when the library loads: no context.
-out=$(psql -X -At -d $db -c "BEGIN" -c "SET LOCAL pg_tenant.tenant_id = 'garbage'" \
+out=$(psql -X -Atq -d $db -c "BEGIN" -c "SET LOCAL pg_tenant.tenant_id = 'garbage'" \
       -c "SELECT coalesce(tenant.current_id()::text, 'no tenant')" -c "COMMIT" 2>&1)
-check_eq "bad placeholder value means no tenant" "no tenant" "$(echo "$out" | grep -v WARNING | grep -v '^$')"
+check_eq "bad placeholder value means no tenant" "no tenant" "$(echo "$out" | grep -vE '^(WARNING|HINT):' | grep -v '^$')"
 check "bad placeholder value is reported" grep -q 'invalid tenant id: "garbage"' <<<"$out"
 dropdb $db
