@@ -28,11 +28,11 @@ grep -q "tests passed" /tmp/pg_tenant-ctest.out || fail "unit (ctest did not fin
 chmod -R a+rwX . 2>/dev/null || true
 
 echo "== cluster with shared_preload_libraries=pg_tenant"
-pg_virtualenv -o shared_preload_libraries=pg_tenant -o max_connections=100 \
+pg_virtualenv -c "-p $(free_port)" -o shared_preload_libraries=pg_tenant -o max_connections=100 \
   test/run-in-cluster.sh || fail "run-in-cluster exited $?"
 
 echo "== cluster without shared_preload_libraries"
-pg_virtualenv bash test/scripts/no_preload.sh || fail "no_preload exited $?"
+pg_virtualenv -c "-p $(free_port)" bash test/scripts/no_preload.sh || fail "no_preload exited $?"
 
 passed=$(grep -c '^pass ' "$RESULTS" || true)
 failed=$(grep -c '^fail ' "$RESULTS" || true)
