@@ -13,12 +13,12 @@
 //  4. Callbacks that PostgreSQL calls (hooks, GUC hooks, invalidation callbacks) never throw.
 #pragma once
 
-#include "bridge/pg.hpp"
-
 #include <exception>
 #include <string>
 #include <type_traits>
 #include <utility>
+
+#include "bridge/pg.hpp"
 
 namespace pg_tenant {
 
@@ -26,7 +26,9 @@ namespace pg_tenant {
 class Error : public std::exception {
  public:
   Error(int sqlstate, std::string message, std::string detail = {}, std::string hint = {})
-      : sqlstate_(sqlstate), message_(std::move(message)), detail_(std::move(detail)),
+      : sqlstate_(sqlstate),
+        message_(std::move(message)),
+        detail_(std::move(detail)),
         hint_(std::move(hint)) {}
   const char *what() const noexcept override { return message_.c_str(); }
   int sqlstate() const { return sqlstate_; }
@@ -90,10 +92,10 @@ auto PgCall(Fn &&fn) -> decltype(fn()) {
 
 // Defines the SQL-callable C function `name` (C linkage, V1 calling convention) whose body is the
 // block that follows the macro. The body runs inside bridge::Invoke.
-#define PG_TENANT_FUNCTION(name)                                                      \
-  static Datum name##_body(FunctionCallInfo fcinfo);                                  \
-  extern "C" {                                                                        \
-  PG_FUNCTION_INFO_V1(name);                                                          \
-  }                                                                                   \
+#define PG_TENANT_FUNCTION(name)                                                            \
+  static Datum name##_body(FunctionCallInfo fcinfo);                                        \
+  extern "C" {                                                                              \
+  PG_FUNCTION_INFO_V1(name);                                                                \
+  }                                                                                         \
   Datum name(PG_FUNCTION_ARGS) { return ::pg_tenant::bridge::Invoke(name##_body, fcinfo); } \
   static Datum name##_body(FunctionCallInfo fcinfo)

@@ -4,6 +4,8 @@
 
 #define PG_TENANT_INCLUDES_POSTGRES 1
 
+// postgres.h must come first: keep clang-format from sorting these.
+// clang-format off
 extern "C" {
 #include "postgres.h"
 
@@ -26,3 +28,4 @@ extern "C" {
 #include "utils/rel.h"
 #include "utils/uuid.h"
 }
+// clang-format on

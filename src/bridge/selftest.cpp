@@ -1,11 +1,11 @@
 // Probes that prove the bridge works, used by test/pgtap/bridge.sql. They are not part of the SQL
 // API: the extension script does not create SQL functions for them; the test creates them (as
 // superuser) in a scratch schema.
-#include "bridge/bridge.hpp"
-
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "bridge/bridge.hpp"
 
 namespace pg_tenant {
 namespace {
@@ -37,8 +37,7 @@ PG_TENANT_FUNCTION(pg_tenant_selftest_throw) {
   std::string kind = text_to_cstring(PG_GETARG_TEXT_PP(0));
   Probe probe;
   if (kind == "error")
-    throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "selftest: pg_tenant::Error", "the detail",
-                "the hint");
+    throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "selftest: pg_tenant::Error", "the detail", "the hint");
   if (kind == "bad_alloc") throw std::bad_alloc();
   if (kind == "std") throw std::runtime_error("selftest: std::runtime_error");
   if (kind == "unknown") throw 42;

@@ -1,5 +1,6 @@
 // Included last by the .cpp files of pure C++ logic (no PostgreSQL headers), so that unit tests can build
-// them without a server. If PostgreSQL's headers came in before it (through src/bridge/pg.hpp), the build fails.
+// them without a server. If PostgreSQL's headers came in before it (through src/bridge/pg.hpp), the build
+// fails.
 #pragma once
 
 #ifdef PG_TENANT_INCLUDES_POSTGRES

@@ -7,13 +7,13 @@
 // read after any change of the value or of the registry, so a raw SET cannot skip validation.
 #include "context/context.hpp"
 
+#include <string>
+
 #include "bridge/bridge.hpp"
 #include "bridge/errcodes.hpp"
 #include "common/uuid_text.hpp"
 #include "registry/registry.hpp"
 #include "registry/slug.hpp"
-
-#include <string>
 
 namespace pg_tenant::context {
 namespace {
@@ -81,8 +81,8 @@ const registry::TenantRecord &RequireActive(const registry::TenantRecord *record
 
 const registry::TenantRecord &ResolveArgument(FunctionCallInfo fcinfo, bool by_slug) {
   if (PG_ARGISNULL(0))
-    throw Error(ERRCODE_NULL_VALUE_NOT_ALLOWED, "tenant must not be NULL",
-                "", "Use tenant.reset() to leave the tenant context.");
+    throw Error(ERRCODE_NULL_VALUE_NOT_ALLOWED, "tenant must not be NULL", "",
+                "Use tenant.reset() to leave the tenant context.");
   if (!by_slug) {
     pg_uuid_t *id = PG_GETARG_UUID_P(0);
     return RequireActive(registry::FindById(*id), UuidText(*id));
@@ -143,7 +143,8 @@ PG_TENANT_FUNCTION(pg_tenant_set_session_slug) { return SetContext(fcinfo, true,
 // tenant.reset(): leave the tenant context (transaction and session).
 PG_TENANT_FUNCTION(pg_tenant_reset) {
   bridge::PgCall([] {
-    (void)set_config_option("pg_tenant.tenant_id", nullptr, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SET, true, 0, false);
+    (void)set_config_option("pg_tenant.tenant_id", nullptr, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SET, true,
+                            0, false);
   });
   PG_RETURN_VOID();
 }

@@ -37,8 +37,7 @@ int64 cache_misses = 0;
 int64 cache_resets = 0;
 
 void OnRelcacheInvalidation(Datum, Oid relid) {
-  if (relid == InvalidOid ||
-      (oids_valid && (relid == oids.tenants || relid == oids.plans))) {
+  if (relid == InvalidOid || (oids_valid && (relid == oids.tenants || relid == oids.plans))) {
     cache_valid = false;
     oids_valid = false;
     ++generation;
@@ -114,8 +113,8 @@ bool FetchTenant(Oid index, AttrNumber key_attribute, RegProcedure equality, Dat
     bool found = false;
     Relation rel = table_open(oids.tenants, AccessShareLock);
     ScanKeyData key;
-    ScanKeyEntryInitialize(&key, 0, key_attribute, BTEqualStrategyNumber, InvalidOid,
-                           DEFAULT_COLLATION_OID, equality, key_value);
+    ScanKeyEntryInitialize(&key, 0, key_attribute, BTEqualStrategyNumber, InvalidOid, DEFAULT_COLLATION_OID,
+                           equality, key_value);
     SysScanDesc scan = systable_beginscan(rel, index, true, nullptr, 1, &key);
     HeapTuple tuple = systable_getnext(scan);
     if (HeapTupleIsValid(tuple)) {
@@ -158,14 +157,16 @@ const TenantRecord *Remember(const TenantRecord &fetched) {
 
 const TenantRecord *FindById(const pg_uuid_t &id) {
   EnsureReady();
-  auto *cached = PgCall([&] { return static_cast<TenantRecord *>(hash_search(by_id, &id, HASH_FIND, nullptr)); });
+  auto *cached =
+      PgCall([&] { return static_cast<TenantRecord *>(hash_search(by_id, &id, HASH_FIND, nullptr)); });
   if (cached != nullptr) {
     ++cache_hits;
     return cached;
   }
   ++cache_misses;
   TenantRecord fetched;
-  if (!FetchTenant(oids.tenants_pkey, oids.att_id, F_UUID_EQ, UUIDPGetDatum(const_cast<pg_uuid_t *>(&id)), &fetched))
+  if (!FetchTenant(oids.tenants_pkey, oids.att_id, F_UUID_EQ, UUIDPGetDatum(const_cast<pg_uuid_t *>(&id)),
+                   &fetched))
     return nullptr;
   return Remember(fetched);
 }
@@ -177,9 +178,11 @@ const TenantRecord *FindBySlug(std::string_view slug) {
   char key[kNameBufferSize];
   memcpy(key, slug.data(), slug.size());
   key[slug.size()] = '\0';
-  auto *cached = PgCall([&] { return static_cast<SlugEntry *>(hash_search(by_slug, key, HASH_FIND, nullptr)); });
+  auto *cached =
+      PgCall([&] { return static_cast<SlugEntry *>(hash_search(by_slug, key, HASH_FIND, nullptr)); });
   if (cached != nullptr) {
-    auto *record = PgCall([&] { return static_cast<TenantRecord *>(hash_search(by_id, &cached->id, HASH_FIND, nullptr)); });
+    auto *record = PgCall(
+        [&] { return static_cast<TenantRecord *>(hash_search(by_id, &cached->id, HASH_FIND, nullptr)); });
     if (record != nullptr) {
       ++cache_hits;
       return record;
@@ -195,10 +198,9 @@ const TenantRecord *FindBySlug(std::string_view slug) {
 uint64 Generation() { return generation; }
 
 void Init() {
-  DefineCustomIntVariable("pg_tenant.tenant_cache_size",
-                          "Most tenant records each backend keeps cached.",
-                          "When the cache is full it is emptied and refilled on demand.",
-                          &cache_capacity, 10000, 1, 1000000, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("pg_tenant.tenant_cache_size", "Most tenant records each backend keeps cached.",
+                          "When the cache is full it is emptied and refilled on demand.", &cache_capacity,
+                          10000, 1, 1000000, PGC_SUSET, 0, nullptr, nullptr, nullptr);
   CacheRegisterRelcacheCallback(OnRelcacheInvalidation, (Datum)0);
 }
 
@@ -210,7 +212,8 @@ using pg_tenant::bridge::PgCall;
 // tenant._registry_changed(): statement trigger on tenant.tenants and tenant.plans.
 PG_TENANT_FUNCTION(pg_tenant_registry_changed) {
   if (!CALLED_AS_TRIGGER(fcinfo))
-    throw Error(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED, "tenant._registry_changed() must be called as a trigger");
+    throw Error(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
+                "tenant._registry_changed() must be called as a trigger");
   auto *trigger = reinterpret_cast<TriggerData *>(fcinfo->context);
   PgCall([&] { CacheInvalidateRelcache(trigger->tg_relation); });
   return PointerGetDatum(nullptr);
@@ -227,7 +230,8 @@ PG_TENANT_FUNCTION(pg_tenant_cache_info) {
   TupleDesc desc;
   if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
     throw Error(ERRCODE_FEATURE_NOT_SUPPORTED, "tenant.cache_info() must return a record");
-  int64 entries = (registry::cache_valid && registry::by_id != nullptr) ? hash_get_num_entries(registry::by_id) : 0;
+  int64 entries =
+      (registry::cache_valid && registry::by_id != nullptr) ? hash_get_num_entries(registry::by_id) : 0;
   Datum values[5] = {Int64GetDatum(entries), Int32GetDatum(registry::cache_capacity),
                      Int64GetDatum(registry::cache_hits), Int64GetDatum(registry::cache_misses),
                      Int64GetDatum(registry::cache_resets)};

@@ -7,9 +7,9 @@
 // never pulled from under itself.
 #pragma once
 
-#include "bridge/bridge.hpp"
-
 #include <string_view>
+
+#include "bridge/bridge.hpp"
 
 namespace pg_tenant::registry {
 

@@ -1,8 +1,7 @@
 #include "registry/slug.hpp"
 
-#include "common/uuid_text.hpp"
-
 #include "common/cpp_only.hpp"  // last: fails the build if PostgreSQL crept in
+#include "common/uuid_text.hpp"
 
 namespace pg_tenant {
 
