@@ -1,0 +1,57 @@
+// SPI for C++ code: every call goes through PgCall, so a PostgreSQL error unwinds the caller's
+// C++ objects. Results are copied out as text (SPI's memory is freed by Finish or by the abort).
+#pragma once
+
+#include "bridge/bridge.hpp"
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace pg_tenant::spi {
+
+using Value = std::optional<std::string>;  // nullopt for SQL NULL
+using Row = std::vector<Value>;
+
+// A query parameter: its type and its value (text parameters are passed as text Datums).
+struct Param {
+  Oid type;
+  Datum value;
+};
+
+// SPI_connect ... SPI_finish. Finish() is explicit: after an error the transaction's abort
+// releases SPI, so the destructor must not.
+class Session {
+ public:
+  Session();
+  Session(const Session &) = delete;
+  Session &operator=(const Session &) = delete;
+  void Finish();
+
+  // Runs a statement, returns the rows as text.
+  std::vector<Row> Query(const std::string &sql, const std::vector<Param> &params = {});
+  // Runs a statement that returns nothing of interest (DDL, DML).
+  void Execute(const std::string &sql, const std::vector<Param> &params = {});
+
+ private:
+  bool open_ = false;
+};
+
+Datum TextParam(const std::string &value);
+
+// Runs fn as another role (SetUserIdAndSecContext), restoring the caller's identity after.
+// A PostgreSQL error aborts the transaction, which restores it too.
+class AsRole {
+ public:
+  explicit AsRole(Oid role);
+  ~AsRole();
+  AsRole(const AsRole &) = delete;
+  AsRole &operator=(const AsRole &) = delete;
+
+ private:
+  Oid saved_user_;
+  int saved_context_;
+};
+
+}  // namespace pg_tenant::spi

@@ -1,0 +1,58 @@
+// The DDL that protects a table, as plain C++: tenant.protect() runs it, tenant.policy_sql()
+// shows it, and unit tests check it without a server. Every identifier goes through QuoteIdent;
+// every expression is schema-qualified, so the caller's search_path cannot change its meaning.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace pg_tenant::policy {
+
+constexpr std::string_view kIsolationPolicy = "tenant_isolation";
+constexpr std::string_view kGuardPolicy = "tenant_isolation_guard";
+
+// What the catalogs say about one generated policy.
+enum class PolicyState { kMissing, kCurrent, kDifferent };
+
+// What the catalogs say about a table, and what its parent's DDL will already do for it.
+struct TableState {
+  std::string schema;
+  std::string table;
+  std::string column;
+  bool column_not_null = false;
+  bool column_default_is_current_id = false;
+  bool has_tenant_foreign_key = false;
+  bool has_leading_index = false;
+  bool rls_enabled = false;
+  bool rls_forced = false;
+  PolicyState isolation_policy = PolicyState::kMissing;
+  PolicyState guard_policy = PolicyState::kMissing;
+  // Set for children when the parent's statements run first: ALTER COLUMN SET NOT NULL and SET
+  // DEFAULT recurse to children; a partitioned table's foreign keys and indexes are cloned to
+  // its partitions.
+  bool parent_sets_column = false;
+  bool parent_creates_key_and_index = false;
+};
+
+// Always double-quoted ("" doubles an embedded quote): right for any name, reserved word,
+// mixed case, space or unicode.
+std::string QuoteIdent(std::string_view name);
+
+// "schema"."table"
+std::string QualifiedName(std::string_view schema, std::string_view table);
+
+// ("column" OPERATOR(pg_catalog.=) tenant.current_id())
+std::string TenantPredicate(std::string_view column);
+
+// The statements that bring the table to the protected state; none when it is there already.
+std::vector<std::string> ProtectStatements(const TableState &state);
+
+// The statements that undo the access control part (policies, RLS flags). The column's NOT
+// NULL, default, foreign key and index stay: they keep the data correct either way.
+std::vector<std::string> UnprotectStatements(const TableState &state);
+
+// Statements joined as a script: one per line, each ending with ';'.
+std::string Script(const std::vector<std::string> &statements);
+
+}  // namespace pg_tenant::policy

@@ -1,0 +1,101 @@
+#include "policy/generator.hpp"
+
+#include <gtest/gtest.h>
+
+namespace pg_tenant::policy {
+namespace {
+
+TableState Bare() {
+  TableState s;
+  s.schema = "public";
+  s.table = "items";
+  s.column = "tenant_id";
+  return s;
+}
+
+TableState Protected() {
+  TableState s = Bare();
+  s.column_not_null = s.column_default_is_current_id = s.has_tenant_foreign_key = s.has_leading_index = true;
+  s.rls_enabled = s.rls_forced = true;
+  s.isolation_policy = s.guard_policy = PolicyState::kCurrent;
+  return s;
+}
+
+TEST(QuoteIdent, QuotesEverythingAndDoublesQuotes) {
+  EXPECT_EQ(QuoteIdent("items"), "\"items\"");
+  EXPECT_EQ(QuoteIdent("Mixed Case"), "\"Mixed Case\"");
+  EXPECT_EQ(QuoteIdent("a\"b"), "\"a\"\"b\"");
+  EXPECT_EQ(QuoteIdent("\""), "\"\"\"\"");
+  EXPECT_EQ(QuoteIdent("select"), "\"select\"");
+  EXPECT_EQ(QuoteIdent("t\xc3\xa9nant"), "\"t\xc3\xa9nant\"");
+  EXPECT_EQ(QuoteIdent("x\"; DROP TABLE y; --"), "\"x\"\"; DROP TABLE y; --\"");
+}
+
+TEST(TenantPredicate, IsSchemaQualified) {
+  EXPECT_EQ(TenantPredicate("tenant_id"), "(\"tenant_id\" OPERATOR(pg_catalog.=) tenant.current_id())");
+}
+
+TEST(ProtectStatements, BareTableGetsEverythingInOrder) {
+  auto statements = ProtectStatements(Bare());
+  ASSERT_EQ(statements.size(), 8u);
+  EXPECT_EQ(statements[0], "ALTER TABLE \"public\".\"items\" ALTER COLUMN \"tenant_id\" SET DEFAULT tenant.current_id()");
+  EXPECT_EQ(statements[1], "ALTER TABLE \"public\".\"items\" ALTER COLUMN \"tenant_id\" SET NOT NULL");
+  EXPECT_EQ(statements[2],
+            "ALTER TABLE \"public\".\"items\" ADD FOREIGN KEY (\"tenant_id\") REFERENCES tenant.tenants (id) ON DELETE "
+            "CASCADE");
+  EXPECT_EQ(statements[3], "CREATE INDEX ON \"public\".\"items\" (\"tenant_id\")");
+  EXPECT_EQ(statements[4], "ALTER TABLE \"public\".\"items\" ENABLE ROW LEVEL SECURITY");
+  EXPECT_EQ(statements[5], "ALTER TABLE \"public\".\"items\" FORCE ROW LEVEL SECURITY");
+  EXPECT_NE(statements[6].find("CREATE POLICY \"tenant_isolation\" ON \"public\".\"items\" AS PERMISSIVE FOR ALL TO PUBLIC"),
+            std::string::npos);
+  EXPECT_NE(statements[7].find("AS RESTRICTIVE"), std::string::npos);
+  EXPECT_NE(statements[7].find("WITH CHECK (\"tenant_id\" OPERATOR(pg_catalog.=) tenant.current_id())"), std::string::npos);
+}
+
+TEST(ProtectStatements, ProtectedTableNeedsNothing) { EXPECT_TRUE(ProtectStatements(Protected()).empty()); }
+
+TEST(ProtectStatements, ChangedPolicyIsDroppedAndRecreated) {
+  TableState s = Protected();
+  s.guard_policy = PolicyState::kDifferent;
+  auto statements = ProtectStatements(s);
+  ASSERT_EQ(statements.size(), 2u);
+  EXPECT_EQ(statements[0], "DROP POLICY \"tenant_isolation_guard\" ON \"public\".\"items\"");
+  EXPECT_NE(statements[1].find("CREATE POLICY \"tenant_isolation_guard\""), std::string::npos);
+}
+
+TEST(ProtectStatements, PartitionInheritsColumnKeyAndIndexFromParent) {
+  TableState s = Bare();
+  s.parent_sets_column = true;
+  s.parent_creates_key_and_index = true;
+  auto statements = ProtectStatements(s);
+  ASSERT_EQ(statements.size(), 4u);
+  EXPECT_EQ(statements[0], "ALTER TABLE \"public\".\"items\" ENABLE ROW LEVEL SECURITY");
+}
+
+TEST(ProtectStatements, HostileNamesStayInsideQuotes) {
+  TableState s = Bare();
+  s.schema = "My Schema";
+  s.table = "ta\"ble; DROP TABLE x";
+  s.column = "Tenant Id";
+  for (const auto &statement : ProtectStatements(s)) {
+    EXPECT_NE(statement.find("\"My Schema\".\"ta\"\"ble; DROP TABLE x\""), std::string::npos) << statement;
+  }
+}
+
+TEST(UnprotectStatements, UndoesAccessControlOnly) {
+  auto statements = UnprotectStatements(Protected());
+  ASSERT_EQ(statements.size(), 4u);
+  EXPECT_EQ(statements[0], "DROP POLICY \"tenant_isolation_guard\" ON \"public\".\"items\"");
+  EXPECT_EQ(statements[1], "DROP POLICY \"tenant_isolation\" ON \"public\".\"items\"");
+  EXPECT_EQ(statements[2], "ALTER TABLE \"public\".\"items\" NO FORCE ROW LEVEL SECURITY");
+  EXPECT_EQ(statements[3], "ALTER TABLE \"public\".\"items\" DISABLE ROW LEVEL SECURITY");
+  EXPECT_TRUE(UnprotectStatements(Bare()).empty());
+}
+
+TEST(Script, OneStatementPerLine) {
+  EXPECT_EQ(Script({"A", "B"}), "A;\nB;\n");
+  EXPECT_EQ(Script({}), "");
+}
+
+}  // namespace
+}  // namespace pg_tenant::policy
