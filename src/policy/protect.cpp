@@ -140,11 +140,14 @@ Oid ExtensionOwner(spi::Session &spi) {
   return static_cast<Oid>(std::stoul(*rows[0][0]));
 }
 
-void RequireOwner(Oid relid, Oid role, const TableState &state) {
-  bool owner = PgCall([&] { return pg_class_ownercheck(relid, role); });
-  if (!owner)
+// Checked before anything else, so a non-owner learns nothing about the table.
+void RequireOwner(Oid relid, Oid role) {
+  bool owner = PgCall([&] { return !OidIsValid(get_rel_relkind(relid)) || pg_class_ownercheck(relid, role); });
+  if (!owner) {
+    const char *name = PgCall([&] { return get_rel_name(relid); });
     throw Error(ERRCODE_INSUFFICIENT_PRIVILEGE,
-                "must be owner of table " + QualifiedName(state.schema, state.table) + " to change its protection");
+                std::string("must be owner of table \"") + (name ? name : "?") + "\" to change its protection");
+  }
 }
 
 // Walks a table and its descendants. With execute, runs and records; without, collects the
@@ -166,13 +169,13 @@ struct Walk {
       ProtectDdlScope scope;
       for (const auto &statement : statements) spi.Execute(statement);
       spi.Execute(
-          "INSERT INTO tenant.scoped_tables AS s (relid, tenant_column, parent) VALUES ($1, $2::pg_catalog.name, pg_catalog.nullif($3, 0::pg_catalog.oid)::pg_catalog.regclass) "
+          "INSERT INTO tenant.scoped_tables AS s (relid, tenant_column, parent) VALUES ($1, $2::pg_catalog.name, NULLIF($3, 0::pg_catalog.oid)::pg_catalog.regclass) "
           "ON CONFLICT (relid) DO UPDATE SET tenant_column = EXCLUDED.tenant_column, parent = EXCLUDED.parent",
           {{OIDOID, ObjectIdGetDatum(relid)},
            {TEXTOID, spi::TextParam(column)},
            {OIDOID, ObjectIdGetDatum(parent)}});
       protected_tables.push_back(relid);
-    } else {
+    } else if (!statements.empty()) {
       if (OidIsValid(parent)) script += "-- " + QualifiedName(t.state.schema, t.state.table) + "\n";
       script += Script(statements);
     }
@@ -209,9 +212,8 @@ std::vector<Oid> Protect(Oid relid, const std::string &column) {
   spi::Session spi;
   Walk walk{spi, true, {}, {}};
   {
+    RequireOwner(relid, caller);
     spi::AsRole as_owner(ExtensionOwner(spi));
-    Table top = ReadTable(spi, relid, column);
-    RequireOwner(relid, caller, top.state);
     auto parent = spi.Query(
         "SELECT s.relid::pg_catalog.oid FROM tenant.scoped_tables s JOIN pg_catalog.pg_inherits i "
         "ON i.inhparent OPERATOR(pg_catalog.=) s.relid WHERE i.inhrelid OPERATOR(pg_catalog.=) $1",
@@ -264,8 +266,8 @@ PG_TENANT_FUNCTION(pg_tenant_unprotect) {
         {{OIDOID, ObjectIdGetDatum(relid)}});
     if (!scoped.empty()) {
       const std::string column = *scoped[0][0];
+      RequireOwner(relid, caller);
       Table top = ReadTable(spi, relid, column);
-      RequireOwner(relid, caller, top.state);
       if (scoped[0][1])
         throw Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
                     "cannot unprotect " + QualifiedName(top.state.schema, top.state.table) + " alone",
