@@ -1,6 +1,7 @@
 // Module entry: PG_MODULE_MAGIC and _PG_init, which wires each capability's GUCs and callbacks.
 #include "bridge/pg.hpp"
 #include "context/context.hpp"
+#include "guard/guard.hpp"
 #include "registry/registry.hpp"
 
 extern "C" {
@@ -13,5 +14,6 @@ void _PG_init(void) {
   if (IsBinaryUpgrade) return;
   pg_tenant::registry::Init();
   pg_tenant::context::Init();
+  pg_tenant::guard::Init();
   MarkGUCPrefixReserved("pg_tenant");
 }
