@@ -19,13 +19,33 @@ SELECT tenant.create('Tenant ' || i, 'dump-' || i, CASE WHEN i % 2 = 0 THEN 'pro
 UPDATE tenant.tenants SET feature_overrides = '{"beta": true}', limit_overrides = '{"users": 10}'
  WHERE slug = 'dump-7';
 SELECT tenant.suspend(id) FROM tenant.tenants WHERE slug = 'dump-9';
+-- Protected tables (one partitioned), an exemption, rows of two tenants.
+CREATE TABLE public.projects (tenant_id uuid NOT NULL, id bigint, name text, PRIMARY KEY (tenant_id, id));
+CREATE TABLE public.events (tenant_id uuid NOT NULL, at date NOT NULL, PRIMARY KEY (tenant_id, at)) PARTITION BY RANGE (at);
+CREATE TABLE public.events_2026 PARTITION OF public.events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+DO $$ BEGIN CREATE ROLE pt_dump_owner NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+ALTER TABLE public.projects OWNER TO pt_dump_owner;
+ALTER TABLE public.events OWNER TO pt_dump_owner;
+ALTER TABLE public.events_2026 OWNER TO pt_dump_owner;
+SELECT count(*) FROM tenant.protect_all('public');
+SELECT tenant.exempt('public.countries', 'shared reference data');
+CREATE TABLE public.countries (code text PRIMARY KEY);
+INSERT INTO public.projects SELECT id, 1, 'p of ' || slug FROM tenant.tenants WHERE slug IN ('dump-1', 'dump-2');
+INSERT INTO public.events SELECT id, '2026-05-01' FROM tenant.tenants WHERE slug IN ('dump-1', 'dump-2');
 SQL
 
 snapshot() {
   psql -X -At -d "$1" -c "SELECT id, name, slug, plan, status, limit_overrides, feature_overrides,
                                   created_at, updated_at FROM tenant.tenants ORDER BY id" \
                       -c "SELECT name, description, features, upgrade_url, builtin, created_at, updated_at
-                            FROM tenant.plans ORDER BY name"
+                            FROM tenant.plans ORDER BY name" \
+                      -c "SELECT relid, tenant_column, parent FROM tenant.scoped_tables ORDER BY relid::text" \
+                      -c "SELECT schema_name, table_name, reason FROM tenant.exemptions ORDER BY 1, 2" \
+                      -c "SELECT polrelid::regclass, polname, polpermissive, pg_get_expr(polqual, polrelid)
+                            FROM pg_policy ORDER BY 1::text, 2" \
+                      -c "SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class
+                           WHERE relname IN ('projects', 'events', 'events_2026') ORDER BY 1" \
+                      -c "SELECT count(*) FROM public.projects" -c "SELECT count(*) FROM public.events"
 }
 expected=$(snapshot $src)
 check_eq "dump source has 50 tenants" 50 "$(q $src 'SELECT count(*) FROM tenant.tenants')"
@@ -43,6 +63,9 @@ check "psql restore of a plain dump succeeds" \
   psql -X -q -v ON_ERROR_STOP=1 -d pt_dump_plain -f "$dumpdir/db.sql" -o /dev/null
 check_eq "plain restore: tenants and plans identical" "$expected" "$(snapshot pt_dump_plain)"
 
+check_eq "source database passes the audit" "0" "$(q $src "SELECT count(*) FROM tenant.audit()")"
+check_eq "restored database passes the audit" "0" "$(q pt_dump_custom "SELECT count(*) FROM tenant.audit()")"
+
 # The restored registry is live: context works, suspension kept.
 check_eq "restored tenant can be entered" "t" \
   "$(q pt_dump_custom "SELECT tenant.set('dump-1') = (SELECT id FROM tenant.tenants WHERE slug = 'dump-1')")"
@@ -51,3 +74,4 @@ check_eq "restored suspension still refuses" "TN002" \
 
 rm -rf "$dumpdir"
 for db in $src pt_dump_custom pt_dump_plain; do dropdb --if-exists "$db"; done
+psql -X -q -c "DROP ROLE pt_dump_owner"
