@@ -18,19 +18,21 @@ DO $$ BEGIN CREATE ROLE demo_app LOGIN PASSWORD 'demo'; EXCEPTION WHEN duplicate
 GRANT EXECUTE ON FUNCTION tenant.set(uuid), tenant.set(text), tenant.set_session(uuid),
                           tenant.set_session(text), tenant.reset() TO demo_app;
 
-\echo '== 4. A tenant-scoped table with a hand-written policy on tenant.current_id()'
-\echo '     (tenant.protect() generates this in a later release)'
-CREATE TABLE IF NOT EXISTS public.projects (
-    id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    tenant_id uuid NOT NULL DEFAULT tenant.current_id() REFERENCES tenant.tenants (id),
-    name      text NOT NULL
+\echo '== 4. A tenant-scoped table: review the generated DDL, protect it, audit'
+DROP TABLE IF EXISTS public.projects;
+CREATE TABLE public.projects (
+    tenant_id uuid,
+    id        bigint GENERATED ALWAYS AS IDENTITY,
+    name      text NOT NULL,
+    PRIMARY KEY (tenant_id, id)
 );
-ALTER TABLE public.projects ENABLE ROW LEVEL SECURITY;
-ALTER TABLE public.projects FORCE ROW LEVEL SECURITY;
-DROP POLICY IF EXISTS tenant_isolation ON public.projects;
-CREATE POLICY tenant_isolation ON public.projects
-    USING (tenant_id OPERATOR(pg_catalog.=) tenant.current_id())
-    WITH CHECK (tenant_id OPERATOR(pg_catalog.=) tenant.current_id());
+DO $$ BEGIN CREATE ROLE demo_owner NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+ALTER TABLE public.projects OWNER TO demo_owner;
+\pset format unaligned
+SELECT tenant.policy_sql('public.projects');
+\pset format aligned
+SELECT * FROM tenant.protect('public.projects');
+SELECT count(*) AS audit_findings FROM tenant.audit();
 GRANT SELECT, INSERT, UPDATE, DELETE ON public.projects TO demo_app;
 
 SET ROLE demo_app;
@@ -44,8 +46,11 @@ INSERT INTO public.projects (name) VALUES ('Doomsday device');
 SELECT name FROM public.projects;
 COMMIT;
 
-\echo '== 5. No tenant: no rows (fail closed), not an error'
+\echo '== 5. No tenant: no rows (fail closed), not an error; another tenant''s id is refused'
 SELECT tenant.current_id() AS current_tenant, count(*) AS visible_projects FROM public.projects;
+RESET ROLE;
+SELECT count(*) AS all_projects_as_superuser FROM public.projects;
+SET ROLE demo_app;
 
 \echo '== 6. Bad input gets a documented SQLSTATE'
 \set ON_ERROR_STOP 0
@@ -53,6 +58,10 @@ SELECT tenant.current_id() AS current_tenant, count(*) AS visible_projects FROM 
 \set SHOW_CONTEXT never
 SELECT tenant.set('no-such-tenant');
 SELECT tenant.set('not-a-uuid'::uuid);
+BEGIN;
+SELECT tenant.set('acme') IS NOT NULL AS in_acme;
+INSERT INTO public.projects (tenant_id, name) VALUES (:'globex', 'planted in globex');
+ROLLBACK;
 SET pg_tenant.tenant_id = 'garbage';
 RESET ROLE;
 SELECT tenant.suspend(:'globex');
