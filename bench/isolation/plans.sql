@@ -20,6 +20,9 @@ BEGIN
 END
 $$;
 
+SELECT format('%s: %s', c.oid::regclass, pg_size_pretty(pg_relation_size(c.oid))) FROM pg_class c
+ WHERE c.relname LIKE 'items%' AND c.relkind IN ('r', 'i') ORDER BY c.relname;
+
 SET ROLE bench_bypass;
 BEGIN;
 SET LOCAL app.current_tenant_id = '00000000-0000-0000-0000-100000000042';
