@@ -113,7 +113,8 @@ BEGIN
     DELETE FROM tenant.scoped_tables s
      WHERE s.relid::pg_catalog.oid IN (
            SELECT d.objid FROM pg_catalog.pg_event_trigger_dropped_objects() d
-            WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass);
+            WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+              AND d.objsubid OPERATOR(pg_catalog.=) 0);  -- a dropped column is not a dropped table
 END
 $$;
 CREATE EVENT TRIGGER pg_tenant_forget_dropped_tables ON sql_drop
@@ -140,7 +141,8 @@ COMMENT ON TABLE tenant.exemptions IS 'Shared tables without a tenant column, ea
 SELECT pg_catalog.pg_extension_config_dump('tenant.exemptions', '');
 REVOKE ALL ON tenant.exemptions FROM PUBLIC;
 
--- 'schema.table' (or 'table', in the current schema), parsed like an identifier, so quoting works.
+-- 'schema.table', parsed like an identifier, so quoting works. The schema is required: inside
+-- these functions search_path is pinned, so an unqualified name would be ambiguous.
 CREATE FUNCTION tenant._split_table_name(table_name text, OUT schema_name name, OUT rel_name name)
     LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
     AS $$
@@ -151,16 +153,12 @@ BEGIN
         RAISE EXCEPTION 'table name must not be NULL' USING ERRCODE = '22004';
     END IF;
     parts := pg_catalog.parse_ident(table_name);
-    IF pg_catalog.array_length(parts, 1) = 1 THEN
-        schema_name := pg_catalog.current_schema();
-        rel_name := parts[1];
-    ELSIF pg_catalog.array_length(parts, 1) = 2 THEN
-        schema_name := parts[1];
-        rel_name := parts[2];
-    ELSE
+    IF pg_catalog.array_length(parts, 1) IS DISTINCT FROM 2 THEN
         RAISE EXCEPTION 'invalid table name: "%"', table_name USING ERRCODE = '42602',
-            HINT = 'Use table or schema.table.';
+            HINT = 'Name the table with its schema: schema.table (quote parts as in SQL).';
     END IF;
+    schema_name := parts[1];
+    rel_name := parts[2];
 END
 $$;
 

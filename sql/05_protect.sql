@@ -1,4 +1,6 @@
 -- Policy generation: tenant.protect / policy_sql / unprotect / protect_all.
+-- The DDL guard (06_guard) would refuse some of the half-protected states built here on purpose.
+SET pg_tenant.enforce = off;
 SELECT tenant.create('Proto A', 'proto-a') AS pa \gset
 SELECT tenant.create('Proto B', 'proto-b') AS pb \gset
 

@@ -5,6 +5,10 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 . test/lib.sh
 
+# A fixture extension that creates tables (the guard must let extension scripts through).
+install -m 644 test/fixtures/pt_fixture_tables.control test/fixtures/pt_fixture_tables--1.0.sql \
+  "$(pg_config --sharedir)/extension/"
+
 echo "== pg_regress (sql/, expected/)"
 rm -rf results regression.diffs regression.out
 make -s installcheck >/tmp/pg_tenant-regress.out 2>&1

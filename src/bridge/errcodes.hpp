@@ -9,5 +9,7 @@ namespace pg_tenant::errcodes {
 constexpr int kTenantNotFound = MAKE_SQLSTATE('T', 'N', '0', '0', '1');
 constexpr int kTenantSuspended = MAKE_SQLSTATE('T', 'N', '0', '0', '2');
 constexpr int kPlanNotFound = MAKE_SQLSTATE('T', 'N', '0', '0', '3');
+constexpr int kTenantColumnMissing = MAKE_SQLSTATE('T', 'N', '0', '0', '4');
+constexpr int kProtectionWeakened = MAKE_SQLSTATE('T', 'N', '0', '0', '5');
 
 }  // namespace pg_tenant::errcodes

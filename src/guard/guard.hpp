@@ -1,10 +1,10 @@
-// Settings of the DDL guard (the guard itself comes with the DDL guard release; the audit
-// already reads which schemas are guarded).
+// The DDL guard: event triggers that keep guarded schemas tenant-scoped and protected tables
+// protected (DESIGN.md capability 5).
 #pragma once
 
 namespace pg_tenant::guard {
 
-// Called from _PG_init: defines pg_tenant.guarded_schemas.
+// Called from _PG_init: pg_tenant.guarded_schemas, pg_tenant.enforce, pg_tenant.auto_protect.
 void Init();
 
 }  // namespace pg_tenant::guard

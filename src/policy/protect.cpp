@@ -8,6 +8,7 @@
 #include "bridge/bridge.hpp"
 #include "bridge/spi.hpp"
 #include "policy/generator.hpp"
+#include "policy/protect.hpp"
 
 #include <string>
 #include <vector>
@@ -225,6 +226,34 @@ std::vector<Oid> Protect(Oid relid, const std::string &column) {
 }
 
 }  // namespace
+
+std::vector<std::string> MissingProtection(spi::Session &spi, Oid relid, const std::string &column) {
+  TableState state;
+  try {
+    state = ReadTable(spi, relid, column).state;
+  } catch (const Error &e) {
+    // The tenant column was dropped, renamed or retyped (or the table changed kind).
+    return {e.what()};
+  }
+  std::vector<std::string> missing;
+  if (!state.column_not_null) missing.push_back("tenant column " + QuoteIdent(column) + " is nullable");
+  if (!state.has_tenant_foreign_key) missing.push_back("the foreign key to tenant.tenants is gone");
+  if (!state.rls_enabled) missing.push_back("row level security is disabled");
+  if (!state.rls_forced) missing.push_back("row level security is not forced");
+  if (state.isolation_policy != PolicyState::kCurrent)
+    missing.push_back("policy " + QuoteIdent(kIsolationPolicy) + " is dropped or changed");
+  if (state.guard_policy != PolicyState::kCurrent)
+    missing.push_back("policy " + QuoteIdent(kGuardPolicy) + " is dropped or changed");
+  return missing;
+}
+
+void ProtectOnBehalf(spi::Session &spi, Oid relid, const std::string &column) {
+  Walk walk{spi, true, {}, {}};
+  walk.Visit(relid, column, InvalidOid, false);
+}
+
+bool RunningProtectDdl() { return running_protect_ddl; }
+
 }  // namespace pg_tenant::policy
 
 using namespace pg_tenant;

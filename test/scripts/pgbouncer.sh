@@ -18,6 +18,7 @@ CREATE EXTENSION pg_tenant;
 CREATE ROLE pt_pool_app LOGIN PASSWORD 'pool-test-password';
 GRANT EXECUTE ON FUNCTION tenant.set(uuid), tenant.set(text), tenant.set_session(uuid),
                           tenant.set_session(text), tenant.reset() TO pt_pool_app;
+SELECT tenant.exempt('public.pool_tenants', 'test fixture: tenant ids by number');
 CREATE TABLE public.pool_tenants (n int PRIMARY KEY, id uuid NOT NULL);
 INSERT INTO public.pool_tenants SELECT i, tenant.create('Pool ' || i, 'pool-' || i) FROM generate_series(1, 8) AS i;
 GRANT SELECT ON public.pool_tenants TO pt_pool_app;
