@@ -1,6 +1,6 @@
 -- The DDL guard as an application role with CREATE on a guarded schema.
 BEGIN;
-SELECT plan(12);
+SELECT plan(13);
 
 CREATE ROLE guard_dev NOLOGIN;
 CREATE SCHEMA guard_app AUTHORIZATION guard_dev;
@@ -19,6 +19,10 @@ SELECT throws_ok($$ALTER TABLE guard_app.t_ok DISABLE ROW LEVEL SECURITY$$, 'TN0
 SELECT throws_ok($$DROP POLICY tenant_isolation ON guard_app.t_ok$$, 'TN005', NULL,
                  'the owner cannot drop the generated policy');
 SELECT throws_ok($$SET pg_tenant.enforce = off$$, '42501', NULL, 'the developer cannot switch the guard off');
+SET LOCAL row_security = off;
+SELECT throws_ok($$CREATE TABLE guard_app.t_restore_mode (id int)$$, 'TN004', NULL,
+                 'row_security = off is a restore only for superusers');
+SET LOCAL row_security = on;
 SELECT throws_ok($$SET session_replication_role = replica$$, '42501', NULL,
                  'nor use replica mode (superuser only, and the triggers fire ALWAYS anyway)');
 SELECT throws_ok($$SELECT tenant.unprotect('guard_app.t_ok')$$, '42501', NULL,

@@ -55,6 +55,9 @@ pg_dump -Fc -f "$dumpdir/db.dump" $src
 pg_dump -Fp -f "$dumpdir/db.sql" $src
 
 createdb pt_dump_custom
+psql -X -q -d pt_dump_custom -c "CREATE EXTENSION pg_tenant"  # the guard is live before the restore
+check_eq "the DDL guard is on in the target" "error" "$(q pt_dump_custom 'SHOW pg_tenant.enforce')"
+psql -X -q -d pt_dump_custom -c "DROP EXTENSION pg_tenant"
 check "pg_restore of a custom dump succeeds" pg_restore --exit-on-error -d pt_dump_custom "$dumpdir/db.dump"
 check_eq "custom restore: tenants and plans identical" "$expected" "$(snapshot pt_dump_custom)"
 
