@@ -1,9 +1,11 @@
 -- pg_tenant 0.1.0: tenant registry and tenant context.
 \echo Use "CREATE EXTENSION pg_tenant" to load this file. \quit
 
--- The schema is created by CREATE EXTENSION (control file: schema = tenant), so the extension
--- owns it. Nothing here is granted to PUBLIC except what policies need to evaluate:
--- USAGE on the schema and EXECUTE on tenant.current_id() and tenant.is_valid_slug().
+-- Created here, without IF NOT EXISTS: CREATE EXTENSION fails if a schema "tenant" already
+-- exists (nobody can plant objects in it beforehand), and the extension owns it (DROP EXTENSION
+-- removes it). Nothing here is granted to PUBLIC except what policies need to evaluate: USAGE on
+-- the schema and EXECUTE on tenant.current_id() and tenant.is_valid_slug().
+CREATE SCHEMA tenant;
 REVOKE ALL ON SCHEMA tenant FROM PUBLIC;
 GRANT USAGE ON SCHEMA tenant TO PUBLIC;
 

@@ -22,3 +22,15 @@ out=$(psql -X -Atq -d $db -c "BEGIN" -c "SET LOCAL pg_tenant.tenant_id = 'garbag
 check_eq "bad placeholder value means no tenant" "no tenant" "$(echo "$out" | grep -vE '^(WARNING|HINT):' | grep -v '^$')"
 check "bad placeholder value is reported" grep -q 'invalid tenant id: "garbage"' <<<"$out"
 dropdb $db
+
+# The extension creates and owns schema "tenant": a schema planted beforehand makes CREATE
+# EXTENSION fail (nobody can prepare objects in it), and DROP EXTENSION removes it.
+createdb pt_planted
+q pt_planted "CREATE SCHEMA tenant" >/dev/null
+out=$(psql -X -At -d pt_planted -c "CREATE EXTENSION pg_tenant" 2>&1)
+check "CREATE EXTENSION refuses a pre-existing schema tenant" grep -q 'schema "tenant" already exists' <<<"$out"
+q pt_planted "DROP SCHEMA tenant" >/dev/null
+q pt_planted "CREATE EXTENSION pg_tenant" >/dev/null
+q pt_planted "DROP EXTENSION pg_tenant" >/dev/null
+check_eq "DROP EXTENSION removes schema tenant" "0" "$(q pt_planted "SELECT count(*) FROM pg_namespace WHERE nspname = 'tenant'")"
+dropdb pt_planted
