@@ -5,8 +5,10 @@
 -- stay protected. Both triggers are ENABLE ALWAYS, so session_replication_role = replica does
 -- not switch them off. Settings: pg_tenant.enforce, pg_tenant.guarded_schemas,
 -- pg_tenant.auto_protect (all superuser-only).
+-- No SET search_path here: the C code resolves the altered table's name as the user wrote it,
+-- then pins search_path itself for its own SQL (spi::PinnedSearchPath).
 CREATE FUNCTION tenant._guard_ddl_command_end() RETURNS event_trigger
-    LANGUAGE c SET search_path = pg_catalog, pg_temp
+    LANGUAGE c
     AS 'MODULE_PATHNAME', 'pg_tenant_guard_ddl_command_end';
 CREATE EVENT TRIGGER pg_tenant_guard_ddl_command_end ON ddl_command_end
     WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'CREATE SCHEMA', 'ALTER TABLE',
@@ -15,7 +17,7 @@ CREATE EVENT TRIGGER pg_tenant_guard_ddl_command_end ON ddl_command_end
 ALTER EVENT TRIGGER pg_tenant_guard_ddl_command_end ENABLE ALWAYS;
 
 CREATE FUNCTION tenant._guard_sql_drop() RETURNS event_trigger
-    LANGUAGE c SET search_path = pg_catalog, pg_temp
+    LANGUAGE c
     AS 'MODULE_PATHNAME', 'pg_tenant_guard_sql_drop';
 CREATE EVENT TRIGGER pg_tenant_guard_sql_drop ON sql_drop
     WHEN TAG IN ('ALTER TABLE', 'DROP POLICY')

@@ -1,5 +1,7 @@
 #include "bridge/spi.hpp"
 
+#include <exception>
+
 namespace pg_tenant::spi {
 
 using bridge::PgCall;
@@ -17,6 +19,32 @@ void Session::Finish() {
   PgCall([] { SPI_finish(); });
 }
 
+namespace {
+
+// Plans prepared once per backend and kept (SPI_keepplan): the plan cache revalidates them after
+// DDL, so a statement the extension runs on every DDL command is not parsed and planned each time.
+struct KeptPlan {
+  std::string sql;
+  std::vector<Oid> types;
+  SPIPlanPtr plan;
+};
+std::vector<KeptPlan> kept_plans;
+
+SPIPlanPtr PlanFor(const std::string &sql, const std::vector<Oid> &types) {
+  for (const auto &kept : kept_plans)
+    if (kept.sql == sql && kept.types == types) return kept.plan;
+  SPIPlanPtr plan = PgCall([&] {
+    SPIPlanPtr p = SPI_prepare(sql.c_str(), static_cast<int>(types.size()), const_cast<Oid *>(types.data()));
+    if (p == nullptr) elog(ERROR, "SPI_prepare failed (%d): %s", SPI_result, sql.c_str());
+    if (SPI_keepplan(p) != 0) elog(ERROR, "SPI_keepplan failed");
+    return p;
+  });
+  kept_plans.push_back({sql, types, plan});
+  return plan;
+}
+
+}  // namespace
+
 std::vector<Row> Session::Query(const std::string &sql, const std::vector<Param> &params) {
   std::vector<Oid> types;
   std::vector<Datum> values;
@@ -24,10 +52,10 @@ std::vector<Row> Session::Query(const std::string &sql, const std::vector<Param>
     types.push_back(p.type);
     values.push_back(p.value);
   }
+  SPIPlanPtr plan = PlanFor(sql, types);
   const int ncolumns = PgCall([&] {
-    int rc = SPI_execute_with_args(sql.c_str(), static_cast<int>(params.size()), types.data(), values.data(),
-                                   nullptr, false, 0);
-    if (rc < 0) elog(ERROR, "SPI_execute_with_args failed (%d): %s", rc, sql.c_str());
+    int rc = SPI_execute_plan(plan, values.data(), nullptr, false, 0);
+    if (rc < 0) elog(ERROR, "SPI_execute_plan failed (%d): %s", rc, sql.c_str());
     return SPI_tuptable != nullptr ? SPI_tuptable->tupdesc->natts : 0;
   });
   std::vector<Row> rows;
@@ -43,6 +71,13 @@ std::vector<Row> Session::Query(const std::string &sql, const std::vector<Param>
   return rows;
 }
 
+void Session::Run(const std::string &sql) {
+  PgCall([&] {
+    int rc = SPI_execute(sql.c_str(), false, 0);
+    if (rc < 0) elog(ERROR, "SPI_execute failed (%d): %s", rc, sql.c_str());
+  });
+}
+
 void Session::Execute(const std::string &sql, const std::vector<Param> &params) { (void)Query(sql, params); }
 
 Datum TextParam(const std::string &value) {
@@ -55,5 +90,19 @@ AsRole::AsRole(Oid role) {
 }
 
 AsRole::~AsRole() { SetUserIdAndSecContext(saved_user_, saved_context_); }
+
+PinnedSearchPath::PinnedSearchPath() {
+  nest_level_ = PgCall([] {
+    int level = NewGUCNestLevel();
+    (void)set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true,
+                            0, false);
+    return level;
+  });
+}
+
+PinnedSearchPath::~PinnedSearchPath() {
+  // While an error unwinds, the transaction's abort restores the GUC stack.
+  if (std::uncaught_exceptions() == 0) AtEOXact_GUC(true, nest_level_);
+}
 
 }  // namespace pg_tenant::spi

@@ -29,10 +29,13 @@ class Session {
   Session &operator=(const Session &) = delete;
   void Finish();
 
-  // Runs a statement, returns the rows as text.
+  // Runs one of the extension's fixed statements, returns the rows as text. The plan is
+  // prepared once per backend and kept.
   std::vector<Row> Query(const std::string &sql, const std::vector<Param> &params = {});
-  // Runs a statement that returns nothing of interest (DDL, DML).
+  // The same for a statement whose result is not needed.
   void Execute(const std::string &sql, const std::vector<Param> &params = {});
+  // Runs generated DDL once, unprepared (it is different every time).
+  void Run(const std::string &sql);
 
  private:
   bool open_ = false;
@@ -52,6 +55,20 @@ class AsRole {
  private:
   Oid saved_user_;
   int saved_context_;
+};
+
+// Pins search_path to "pg_catalog, pg_temp" for the extension's own SQL, the way a function's
+// SET clause does (a GUC nest level, popped on exit; an error's abort pops it too). For C
+// functions that must first resolve a name the way the user wrote it.
+class PinnedSearchPath {
+ public:
+  PinnedSearchPath();
+  ~PinnedSearchPath();
+  PinnedSearchPath(const PinnedSearchPath &) = delete;
+  PinnedSearchPath &operator=(const PinnedSearchPath &) = delete;
+
+ private:
+  int nest_level_;
 };
 
 }  // namespace pg_tenant::spi

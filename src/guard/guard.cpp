@@ -58,8 +58,8 @@ Oid ExtensionOwner(spi::Session &spi) {
 
 Oid ToOid(const spi::Value &v) { return static_cast<Oid>(std::stoul(*v)); }
 
-void CheckScopedTable(spi::Session &spi, Oid relid, const std::string &name, const std::string &column) {
-  auto missing = policy::MissingProtection(spi, relid, column);
+void CheckScopedTable(Oid relid, const std::string &name, const std::string &column) {
+  auto missing = policy::MissingProtection(relid, column);
   if (missing.empty()) return;
   std::string detail;
   for (const auto &m : missing) detail += (detail.empty() ? "" : "; ") + m;
@@ -98,6 +98,7 @@ SELECT DISTINCT c.command_tag, c.object_type, cl.oid, pg_catalog.format('%I.%I',
 )SQL";
 
 void OnDdlCommandEnd() {
+  spi::PinnedSearchPath pinned;
   spi::Session spi;
   {
     spi::AsRole as_owner(ExtensionOwner(spi));
@@ -126,14 +127,45 @@ void OnDdlCommandEnd() {
                       ", and a materialized view cannot carry row level security.",
                   "Use a view WITH (security_invoker = true) instead.");
       } else if (scoped && (tag == "ALTER TABLE" || tag == "ALTER POLICY") && checked.insert(relid).second) {
-        CheckScopedTable(spi, relid, name, *r.at(7));
+        CheckScopedTable(relid, name, *r.at(7));
       }
     }
   }
   spi.Finish();
 }
 
+// ALTER TABLE and ALTER POLICY name their table in the parse tree: check it (and its scoped
+// descendants, which some subcommands recurse to) without running any SQL. Returns false when
+// the statement has another shape, to fall back to the catalog query.
+bool CheckAlteredTable(Node *parsetree) {
+  RangeVar *relation = nullptr;
+  if (IsA(parsetree, AlterTableStmt))
+    relation = reinterpret_cast<AlterTableStmt *>(parsetree)->relation;
+  else if (IsA(parsetree, AlterPolicyStmt))
+    relation = reinterpret_cast<AlterPolicyStmt *>(parsetree)->table;
+  else if (IsA(parsetree, RenameStmt))
+    relation = reinterpret_cast<RenameStmt *>(parsetree)->relation;
+  if (relation == nullptr) return false;
+  std::vector<Oid> tables;
+  PgCall([&] {
+    Oid relid = RangeVarGetRelid(relation, NoLock, true);  // a renamed or moved table: nothing to check
+    if (!OidIsValid(relid)) return;
+    ListCell *cell;
+    foreach (cell, find_all_inheritors(relid, NoLock, nullptr)) tables.push_back(lfirst_oid(cell));
+  });
+  for (Oid table : tables) {
+    if (auto column = policy::ScopedColumn(table)) {
+      const char *name = PgCall([&] {
+        return quote_qualified_identifier(get_namespace_name(get_rel_namespace(table)), get_rel_name(table));
+      });
+      CheckScopedTable(table, name, *column);
+    }
+  }
+  return true;
+}
+
 void OnSqlDrop() {
+  spi::PinnedSearchPath pinned;
   spi::Session spi;
   {
     spi::AsRole as_owner(ExtensionOwner(spi));
@@ -146,7 +178,7 @@ SELECT DISTINCT cl.oid, pg_catalog.format('%I.%I', n.nspname, cl.relname), s.ten
   JOIN tenant.scoped_tables s ON s.relid::pg_catalog.oid OPERATOR(pg_catalog.=) cl.oid
  WHERE d.object_type IN ('policy', 'table constraint', 'table column')
 )SQL");
-    for (const auto &r : rows) CheckScopedTable(spi, ToOid(r.at(0)), *r.at(1), *r.at(2));
+    for (const auto &r : rows) CheckScopedTable(ToOid(r.at(0)), *r.at(1), *r.at(2));
   }
   spi.Finish();
 }
@@ -177,7 +209,10 @@ using namespace pg_tenant;
 // tenant._guard_ddl_command_end() and tenant._guard_sql_drop(): the guard's event triggers.
 PG_TENANT_FUNCTION(pg_tenant_guard_ddl_command_end) {
   guard::RequireEventTrigger(fcinfo);
-  if (!guard::Bypassed()) guard::OnDdlCommandEnd();
+  if (guard::Bypassed()) PG_RETURN_VOID();
+  auto *event = reinterpret_cast<EventTriggerData *>(fcinfo->context);
+  const bool alters = event->tag == CMDTAG_ALTER_TABLE || event->tag == CMDTAG_ALTER_POLICY;
+  if (!alters || !guard::CheckAlteredTable(event->parsetree)) guard::OnDdlCommandEnd();
   PG_RETURN_VOID();
 }
 

@@ -10,6 +10,7 @@
 #include "policy/generator.hpp"
 #include "policy/protect.hpp"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -168,7 +169,7 @@ struct Walk {
     auto statements = ProtectStatements(t.state);
     if (execute) {
       ProtectDdlScope scope;
-      for (const auto &statement : statements) spi.Execute(statement);
+      for (const auto &statement : statements) spi.Run(statement);
       spi.Execute(
           "INSERT INTO tenant.scoped_tables AS s (relid, tenant_column, parent) VALUES ($1, $2::pg_catalog.name, NULLIF($3, 0::pg_catalog.oid)::pg_catalog.regclass) "
           "ON CONFLICT (relid) DO UPDATE SET tenant_column = EXCLUDED.tenant_column, parent = EXCLUDED.parent",
@@ -227,24 +228,131 @@ std::vector<Oid> Protect(Oid relid, const std::string &column) {
 
 }  // namespace
 
-std::vector<std::string> MissingProtection(spi::Session &spi, Oid relid, const std::string &column) {
-  TableState state;
-  try {
-    state = ReadTable(spi, relid, column).state;
-  } catch (const Error &e) {
-    // The tenant column was dropped, renamed or retyped (or the table changed kind).
-    return {e.what()};
-  }
+namespace {
+
+// The catalog facts the guard checks, read from the relcache (no SQL: it runs after every
+// ALTER TABLE on a scoped table).
+struct ProtectionFacts {
+  bool table_exists = false;
+  bool column_exists = false;
+  bool column_is_uuid = false;
+  bool column_not_null = false;
+  bool has_tenant_foreign_key = false;
+  bool rls_enabled = false;
+  bool rls_forced = false;
+  PolicyState isolation_policy = PolicyState::kMissing;
+  PolicyState guard_policy = PolicyState::kMissing;
+};
+
+// (column OPERATOR(pg_catalog.=) tenant.current_id()), as protect creates it.
+bool IsTenantPredicate(Expr *expr, AttrNumber column, Oid current_id) {
+  if (expr == nullptr || !IsA(expr, OpExpr)) return false;
+  auto *op = reinterpret_cast<OpExpr *>(expr);
+  if (get_opcode(op->opno) != F_UUID_EQ || list_length(op->args) != 2) return false;
+  auto *left = static_cast<Node *>(linitial(op->args));
+  auto *right = static_cast<Node *>(lsecond(op->args));
+  return IsA(left, Var) && reinterpret_cast<Var *>(left)->varattno == column && IsA(right, FuncExpr) &&
+         reinterpret_cast<FuncExpr *>(right)->funcid == current_id &&
+         reinterpret_cast<FuncExpr *>(right)->args == NIL;
+}
+
+PolicyState Classify(const RowSecurityPolicy *policy, bool permissive, AttrNumber column, Oid current_id) {
+  const bool to_public = ARR_NDIM(policy->roles) == 1 && ARR_DIMS(policy->roles)[0] == 1 &&
+                         reinterpret_cast<Oid *>(ARR_DATA_PTR(policy->roles))[0] == ACL_ID_PUBLIC;
+  const bool current = policy->polcmd == '*' && policy->permissive == permissive && to_public &&
+                       IsTenantPredicate(policy->qual, column, current_id) &&
+                       IsTenantPredicate(policy->with_check_qual, column, current_id);
+  return current ? PolicyState::kCurrent : PolicyState::kDifferent;
+}
+
+ProtectionFacts ReadFacts(Oid relid, const char *column) {
+  return PgCall([&] {
+    ProtectionFacts f;
+    Oid tenant_schema = get_namespace_oid("tenant", false);
+    Oid tenants = get_relname_relid("tenants", tenant_schema);
+    Oid current_id = LookupFuncName(list_make2(makeString(pstrdup("tenant")), makeString(pstrdup("current_id"))), 0,
+                                    nullptr, false);
+    Relation rel = try_relation_open(relid, AccessShareLock);
+    if (rel == nullptr) return f;
+    f.table_exists = true;
+    f.rls_enabled = rel->rd_rel->relrowsecurity;
+    f.rls_forced = rel->rd_rel->relforcerowsecurity;
+    AttrNumber column_number = get_attnum(relid, column);
+    if (column_number != InvalidAttrNumber) {
+      Form_pg_attribute attribute = TupleDescAttr(RelationGetDescr(rel), column_number - 1);
+      f.column_exists = true;
+      f.column_is_uuid = attribute->atttypid == UUIDOID;
+      f.column_not_null = attribute->attnotnull;
+    }
+    ListCell *cell;
+    foreach (cell, RelationGetFKeyList(rel)) {
+      auto *key = static_cast<ForeignKeyCacheInfo *>(lfirst(cell));
+      if (key->confrelid == tenants && key->nkeys == 1 && key->conkey[0] == column_number)
+        f.has_tenant_foreign_key = true;
+    }
+    if (rel->rd_rsdesc != nullptr) {
+      foreach (cell, rel->rd_rsdesc->policies) {
+        auto *policy = static_cast<RowSecurityPolicy *>(lfirst(cell));
+        if (kIsolationPolicy == policy->policy_name)
+          f.isolation_policy = Classify(policy, true, column_number, current_id);
+        else if (kGuardPolicy == policy->policy_name)
+          f.guard_policy = Classify(policy, false, column_number, current_id);
+      }
+    } else if (!f.rls_enabled) {
+      // Without row level security the relcache holds no policies; that is reported already.
+      f.isolation_policy = f.guard_policy = PolicyState::kCurrent;
+    }
+    relation_close(rel, AccessShareLock);
+    return f;
+  });
+}
+
+}  // namespace
+
+std::vector<std::string> MissingProtection(Oid relid, const std::string &column) {
+  const ProtectionFacts f = ReadFacts(relid, column.c_str());
+  if (!f.table_exists) return {};
+  if (!f.column_exists) return {"the tenant column " + QuoteIdent(column) + " is gone (dropped or renamed)"};
   std::vector<std::string> missing;
-  if (!state.column_not_null) missing.push_back("tenant column " + QuoteIdent(column) + " is nullable");
-  if (!state.has_tenant_foreign_key) missing.push_back("the foreign key to tenant.tenants is gone");
-  if (!state.rls_enabled) missing.push_back("row level security is disabled");
-  if (!state.rls_forced) missing.push_back("row level security is not forced");
-  if (state.isolation_policy != PolicyState::kCurrent)
+  if (!f.column_is_uuid) missing.push_back("tenant column " + QuoteIdent(column) + " is not uuid");
+  if (!f.column_not_null) missing.push_back("tenant column " + QuoteIdent(column) + " is nullable");
+  if (!f.has_tenant_foreign_key) missing.push_back("the foreign key to tenant.tenants is gone");
+  if (!f.rls_enabled) missing.push_back("row level security is disabled");
+  if (!f.rls_forced) missing.push_back("row level security is not forced");
+  if (f.isolation_policy != PolicyState::kCurrent)
     missing.push_back("policy " + QuoteIdent(kIsolationPolicy) + " is dropped or changed");
-  if (state.guard_policy != PolicyState::kCurrent)
+  if (f.guard_policy != PolicyState::kCurrent)
     missing.push_back("policy " + QuoteIdent(kGuardPolicy) + " is dropped or changed");
   return missing;
+}
+
+std::optional<std::string> ScopedColumn(Oid relid) {
+  char column[NAMEDATALEN] = {0};
+  bool found = PgCall([&] {
+    Oid schema = get_namespace_oid("tenant", false);
+    Oid catalog = get_relname_relid("scoped_tables", schema);
+    Oid index = get_relname_relid("scoped_tables_pkey", schema);
+    if (!OidIsValid(catalog) || !OidIsValid(index)) return false;
+    Relation rel = table_open(catalog, AccessShareLock);
+    ScanKeyData key;
+    ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
+    SysScanDesc scan = systable_beginscan(rel, index, true, nullptr, 1, &key);
+    HeapTuple tuple = systable_getnext(scan);
+    bool hit = false;
+    if (HeapTupleIsValid(tuple)) {
+      bool isnull;
+      Datum value = heap_getattr(tuple, 2, RelationGetDescr(rel), &isnull);
+      if (!isnull) {
+        strlcpy(column, NameStr(*DatumGetName(value)), sizeof(column));
+        hit = true;
+      }
+    }
+    systable_endscan(scan);
+    table_close(rel, AccessShareLock);
+    return hit;
+  });
+  if (!found) return std::nullopt;
+  return std::string(column);
 }
 
 void ProtectOnBehalf(spi::Session &spi, Oid relid, const std::string &column) {
@@ -311,7 +419,7 @@ PG_TENANT_FUNCTION(pg_tenant_unprotect) {
       for (const auto &row : tree) {
         Oid member = static_cast<Oid>(std::stoul(*row[0]));
         Table t = ReadTable(spi, member, column);
-        for (const auto &statement : UnprotectStatements(t.state)) spi.Execute(statement);
+        for (const auto &statement : UnprotectStatements(t.state)) spi.Run(statement);
         spi.Execute("DELETE FROM tenant.scoped_tables WHERE relid::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
                     {{OIDOID, ObjectIdGetDatum(member)}});
         unprotected.push_back(member);
