@@ -39,5 +39,6 @@ extern "C" {
 #include "utils/relcache.h"
 #include "utils/rls.h"
 #include "utils/uuid.h"
+#include "utils/varlena.h"
 }
 // clang-format on

@@ -84,6 +84,17 @@ Datum TextParam(const std::string &value) {
   return PgCall([&] { return PointerGetDatum(cstring_to_text_with_len(value.data(), static_cast<int>(value.size()))); });
 }
 
+Oid ToOid(const Value &value) {
+  if (!value) throw Error(ERRCODE_INTERNAL_ERROR, "unexpected NULL oid");
+  return static_cast<Oid>(std::stoul(*value));
+}
+
+Oid ExtensionOwner(Session &spi) {
+  auto rows = spi.Query("SELECT extowner FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'pg_tenant'");
+  if (rows.empty()) throw Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "pg_tenant is not installed in this database");
+  return ToOid(rows[0].at(0));
+}
+
 AsRole::AsRole(Oid role) {
   GetUserIdAndSecContext(&saved_user_, &saved_context_);
   SetUserIdAndSecContext(role, saved_context_ | SECURITY_LOCAL_USERID_CHANGE);

@@ -51,13 +51,6 @@ void Violation(int sqlstate, const std::string &message, const std::string &deta
   });
 }
 
-Oid ExtensionOwner(spi::Session &spi) {
-  auto rows = spi.Query("SELECT extowner FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'pg_tenant'");
-  return static_cast<Oid>(std::stoul(*rows.at(0).at(0)));
-}
-
-Oid ToOid(const spi::Value &v) { return static_cast<Oid>(std::stoul(*v)); }
-
 void CheckScopedTable(Oid relid, const std::string &name, const std::string &column) {
   auto missing = policy::MissingProtection(relid, column);
   if (missing.empty()) return;
@@ -71,41 +64,49 @@ void CheckScopedTable(Oid relid, const std::string &name, const std::string &col
 
 // One row per table a DDL command touched (policies map to their table).
 constexpr const char *kCommandsQuery = R"SQL(
-SELECT DISTINCT c.command_tag, c.object_type, cl.oid, pg_catalog.format('%I.%I', n.nspname, cl.relname),
-       cl.relpersistence, cl.relkind,
-       EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid OPERATOR(pg_catalog.=) cl.oid
-                  AND a.attname OPERATOR(pg_catalog.=) 'tenant_id' AND NOT a.attisdropped),
-       s.tenant_column,
-       EXISTS (SELECT 1 FROM tenant.exemptions e WHERE e.schema_name OPERATOR(pg_catalog.=) n.nspname
-                  AND e.table_name OPERATOR(pg_catalog.=) cl.relname),
-       n.nspname OPERATOR(pg_catalog.=) ANY (pg_catalog.string_to_array(pg_catalog.replace(
-           pg_catalog.current_setting('pg_tenant.guarded_schemas'), ' ', ''), ',')),
-       c.in_extension,
-       EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid OPERATOR(pg_catalog.=) cl.oid),
-       (SELECT pg_catalog.string_agg(DISTINCT sd.relid::pg_catalog.text, ', ')
-          FROM pg_catalog.pg_rewrite rw
-          JOIN pg_catalog.pg_depend d ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass
-               AND d.objid OPERATOR(pg_catalog.=) rw.oid
-          JOIN tenant.scoped_tables sd ON sd.relid::pg_catalog.oid OPERATOR(pg_catalog.=) d.refobjid
-         WHERE rw.ev_class OPERATOR(pg_catalog.=) cl.oid)
-  FROM pg_catalog.pg_event_trigger_ddl_commands() c
-  JOIN pg_catalog.pg_class cl ON cl.oid OPERATOR(pg_catalog.=) CASE
-         WHEN c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass THEN c.objid
-         WHEN c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_policy'::pg_catalog.regclass
-         THEN (SELECT p.polrelid FROM pg_catalog.pg_policy p WHERE p.oid OPERATOR(pg_catalog.=) c.objid) END
-  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) cl.relnamespace
-  LEFT JOIN tenant.scoped_tables s ON s.relid::pg_catalog.oid OPERATOR(pg_catalog.=) cl.oid
+WITH commands AS MATERIALIZED (
+  SELECT c.command_tag, c.object_type, c.in_extension,
+         CASE WHEN c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass THEN c.objid
+              WHEN c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_policy'::pg_catalog.regclass
+              THEN (SELECT p.polrelid FROM pg_catalog.pg_policy p WHERE p.oid OPERATOR(pg_catalog.=) c.objid)
+         END AS relid
+    FROM pg_catalog.pg_event_trigger_ddl_commands() c)
+-- LATERAL lookups by oid: index probes per command, whatever the size of the catalogs.
+SELECT DISTINCT cmd.command_tag, cmd.object_type, t.*, cmd.in_extension, t2.*
+  FROM commands cmd
+  CROSS JOIN LATERAL (
+       SELECT cl.oid, pg_catalog.format('%I.%I', n.nspname, cl.relname), cl.relpersistence, cl.relkind,
+              EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid OPERATOR(pg_catalog.=) cl.oid
+                         AND a.attname OPERATOR(pg_catalog.=) 'tenant_id' AND NOT a.attisdropped),
+              (SELECT s.tenant_column FROM tenant.scoped_tables s
+                WHERE s.relid OPERATOR(pg_catalog.=) cl.oid::pg_catalog.regclass),
+              EXISTS (SELECT 1 FROM tenant.exemptions e WHERE e.schema_name OPERATOR(pg_catalog.=) n.nspname
+                         AND e.table_name OPERATOR(pg_catalog.=) cl.relname),
+              n.nspname OPERATOR(pg_catalog.=) ANY (pg_catalog.string_to_array(pg_catalog.replace(
+                  pg_catalog.current_setting('pg_tenant.guarded_schemas'), ' ', ''), ','))
+         FROM pg_catalog.pg_class cl
+         JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) cl.relnamespace
+        WHERE cl.oid OPERATOR(pg_catalog.=) cmd.relid) t
+  CROSS JOIN LATERAL (
+       SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid OPERATOR(pg_catalog.=) t.oid),
+              (SELECT pg_catalog.string_agg(DISTINCT sd.relid::pg_catalog.text, ', ')
+                 FROM pg_catalog.pg_rewrite rw
+                 JOIN pg_catalog.pg_depend d
+                      ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+                     AND d.objid OPERATOR(pg_catalog.=) rw.oid
+                 JOIN tenant.scoped_tables sd ON sd.relid OPERATOR(pg_catalog.=) d.refobjid::pg_catalog.regclass
+                WHERE rw.ev_class OPERATOR(pg_catalog.=) t.oid)) t2
 )SQL";
 
 void OnDdlCommandEnd() {
   spi::PinnedSearchPath pinned;
   spi::Session spi;
   {
-    spi::AsRole as_owner(ExtensionOwner(spi));
+    spi::AsRole as_owner(spi::ExtensionOwner(spi));
     std::set<Oid> checked;
     for (const auto &r : spi.Query(kCommandsQuery)) {
       const std::string tag = *r.at(0), type = *r.at(1), name = *r.at(3);
-      const Oid relid = ToOid(r.at(2));
+      const Oid relid = spi::ToOid(r.at(2));
       const bool temporary = *r.at(4) == "t", has_column = *r.at(6) == "t", scoped = r.at(7).has_value();
       const bool exempt = *r.at(8) == "t", guarded = r.at(9) && *r.at(9) == "t", in_extension = *r.at(10) == "t";
       const bool is_child = *r.at(11) == "t";
@@ -164,21 +165,48 @@ bool CheckAlteredTable(Node *parsetree) {
   return true;
 }
 
+// The common CREATE TABLE needs no SQL: a new table with the tenant column (and no auto_protect),
+// or one outside the guarded schemas, is fine as it is. Returns false when the catalog query
+// must decide (a table without the column, auto_protect, or a statement of another shape).
+bool NewTableIsFine(Node *parsetree) {
+  RangeVar *relation = nullptr;
+  if (IsA(parsetree, CreateStmt))
+    relation = reinterpret_cast<CreateStmt *>(parsetree)->relation;
+  else if (IsA(parsetree, CreateTableAsStmt) && reinterpret_cast<CreateTableAsStmt *>(parsetree)->objtype == OBJECT_TABLE)
+    relation = reinterpret_cast<CreateTableAsStmt *>(parsetree)->into->rel;
+  if (relation == nullptr) return false;
+  return PgCall([&] {
+    Oid relid = RangeVarGetRelid(relation, NoLock, true);
+    if (!OidIsValid(relid) || get_rel_persistence(relid) == RELPERSISTENCE_TEMP) return OidIsValid(relid);
+    const char *schema = get_namespace_name(get_rel_namespace(relid));
+    char *list = pstrdup(guarded_schemas != nullptr ? guarded_schemas : "");
+    List *names = NIL;
+    if (!SplitIdentifierString(list, ',', &names)) return false;
+    bool guarded = false;
+    ListCell *cell;
+    foreach (cell, names) guarded = guarded || strcmp(static_cast<const char *>(lfirst(cell)), schema) == 0;
+    if (!guarded) return true;
+    return get_attnum(relid, kTenantColumn) != InvalidAttrNumber && !auto_protect;
+  });
+}
+
 void OnSqlDrop() {
   spi::PinnedSearchPath pinned;
   spi::Session spi;
   {
-    spi::AsRole as_owner(ExtensionOwner(spi));
+    spi::AsRole as_owner(spi::ExtensionOwner(spi));
     auto rows = spi.Query(R"SQL(
 SELECT DISTINCT cl.oid, pg_catalog.format('%I.%I', n.nspname, cl.relname), s.tenant_column
   FROM pg_catalog.pg_event_trigger_dropped_objects() d
-  JOIN pg_catalog.pg_namespace n ON n.nspname OPERATOR(pg_catalog.=) d.address_names[1]
-  JOIN pg_catalog.pg_class cl ON cl.relnamespace OPERATOR(pg_catalog.=) n.oid
-       AND cl.relname OPERATOR(pg_catalog.=) d.address_names[2]
-  JOIN tenant.scoped_tables s ON s.relid::pg_catalog.oid OPERATOR(pg_catalog.=) cl.oid
- WHERE d.object_type IN ('policy', 'table constraint', 'table column')
+  CROSS JOIN LATERAL (SELECT n.oid, n.nspname FROM pg_catalog.pg_namespace n
+                       WHERE n.nspname OPERATOR(pg_catalog.=) d.address_names[1]) n
+  CROSS JOIN LATERAL (SELECT cl.oid, cl.relname FROM pg_catalog.pg_class cl
+                       WHERE cl.relnamespace OPERATOR(pg_catalog.=) n.oid
+                         AND cl.relname OPERATOR(pg_catalog.=) d.address_names[2]) cl
+  JOIN tenant.scoped_tables s ON s.relid OPERATOR(pg_catalog.=) cl.oid::pg_catalog.regclass
+ WHERE d.object_type OPERATOR(pg_catalog.=) ANY (ARRAY['policy', 'table constraint', 'table column'])
 )SQL");
-    for (const auto &r : rows) CheckScopedTable(ToOid(r.at(0)), *r.at(1), *r.at(2));
+    for (const auto &r : rows) CheckScopedTable(spi::ToOid(r.at(0)), *r.at(1), *r.at(2));
   }
   spi.Finish();
 }
@@ -212,6 +240,9 @@ PG_TENANT_FUNCTION(pg_tenant_guard_ddl_command_end) {
   if (guard::Bypassed()) PG_RETURN_VOID();
   auto *event = reinterpret_cast<EventTriggerData *>(fcinfo->context);
   const bool alters = event->tag == CMDTAG_ALTER_TABLE || event->tag == CMDTAG_ALTER_POLICY;
+  const bool creates = event->tag == CMDTAG_CREATE_TABLE || event->tag == CMDTAG_CREATE_TABLE_AS ||
+                       event->tag == CMDTAG_SELECT_INTO;
+  if (creates && guard::NewTableIsFine(event->parsetree)) PG_RETURN_VOID();
   if (!alters || !guard::CheckAlteredTable(event->parsetree)) guard::OnDdlCommandEnd();
   PG_RETURN_VOID();
 }

@@ -132,14 +132,8 @@ std::vector<std::pair<Oid, char>> Children(spi::Session &spi, Oid relid) {
       "SELECT i.inhrelid, c.relkind FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class c ON c.oid "
       "OPERATOR(pg_catalog.=) i.inhrelid WHERE i.inhparent OPERATOR(pg_catalog.=) $1 ORDER BY i.inhrelid",
       {{OIDOID, ObjectIdGetDatum(relid)}});
-  for (const auto &r : rows) children.emplace_back(static_cast<Oid>(std::stoul(*r.at(0))), (*r.at(1))[0]);
+  for (const auto &r : rows) children.emplace_back(spi::ToOid(r.at(0)), (*r.at(1))[0]);
   return children;
-}
-
-Oid ExtensionOwner(spi::Session &spi) {
-  auto rows = spi.Query("SELECT extowner FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'pg_tenant'");
-  if (rows.empty() || !rows[0][0]) throw Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "pg_tenant is not installed");
-  return static_cast<Oid>(std::stoul(*rows[0][0]));
 }
 
 // Checked before anything else, so a non-owner learns nothing about the table.
@@ -215,12 +209,12 @@ std::vector<Oid> Protect(Oid relid, const std::string &column) {
   Walk walk{spi, true, {}, {}};
   {
     RequireOwner(relid, caller);
-    spi::AsRole as_owner(ExtensionOwner(spi));
+    spi::AsRole as_owner(spi::ExtensionOwner(spi));
     auto parent = spi.Query(
         "SELECT s.relid::pg_catalog.oid FROM tenant.scoped_tables s JOIN pg_catalog.pg_inherits i "
         "ON i.inhparent OPERATOR(pg_catalog.=) s.relid WHERE i.inhrelid OPERATOR(pg_catalog.=) $1",
         {{OIDOID, ObjectIdGetDatum(relid)}});
-    walk.Visit(relid, column, parent.empty() ? InvalidOid : static_cast<Oid>(std::stoul(*parent[0][0])), false);
+    walk.Visit(relid, column, parent.empty() ? InvalidOid : spi::ToOid(parent[0][0]), false);
   }
   spi.Finish();
   return walk.protected_tables;
@@ -381,7 +375,7 @@ PG_TENANT_FUNCTION(pg_tenant_policy_sql) {
   spi::Session spi;
   Walk walk{spi, false, {}, {}};
   {
-    spi::AsRole as_owner(ExtensionOwner(spi));
+    spi::AsRole as_owner(spi::ExtensionOwner(spi));
     walk.Visit(relid, column, InvalidOid, false);
   }
   spi.Finish();
@@ -397,7 +391,7 @@ PG_TENANT_FUNCTION(pg_tenant_unprotect) {
   std::vector<Oid> unprotected;
   spi::Session spi;
   {
-    spi::AsRole as_owner(ExtensionOwner(spi));
+    spi::AsRole as_owner(spi::ExtensionOwner(spi));
     auto scoped = spi.Query(
         "SELECT tenant_column, parent FROM tenant.scoped_tables WHERE relid::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
         {{OIDOID, ObjectIdGetDatum(relid)}});
@@ -417,7 +411,7 @@ PG_TENANT_FUNCTION(pg_tenant_unprotect) {
           "SELECT relid FROM tree",
           {{OIDOID, ObjectIdGetDatum(relid)}});
       for (const auto &row : tree) {
-        Oid member = static_cast<Oid>(std::stoul(*row[0]));
+        Oid member = spi::ToOid(row[0]);
         Table t = ReadTable(spi, member, column);
         for (const auto &statement : UnprotectStatements(t.state)) spi.Run(statement);
         spi.Execute("DELETE FROM tenant.scoped_tables WHERE relid::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
@@ -438,20 +432,27 @@ PG_TENANT_FUNCTION(pg_tenant_protect_new_children) {
   if (running_protect_ddl) PG_RETURN_VOID();
   spi::Session spi;
   {
-    spi::AsRole as_owner(ExtensionOwner(spi));
+    spi::AsRole as_owner(spi::ExtensionOwner(spi));
     auto rows = spi.Query(R"SQL(
-WITH touched AS (
+WITH touched AS MATERIALIZED (
   SELECT DISTINCT objid FROM pg_catalog.pg_event_trigger_ddl_commands()
-   WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass)
-SELECT i.inhrelid, s.tenant_column, i.inhparent
-  FROM pg_catalog.pg_inherits i
-  JOIN tenant.scoped_tables s ON s.relid::pg_catalog.oid OPERATOR(pg_catalog.=) i.inhparent
- WHERE (i.inhrelid IN (SELECT objid FROM touched) OR i.inhparent IN (SELECT objid FROM touched))
-   AND NOT EXISTS (SELECT 1 FROM tenant.scoped_tables c WHERE c.relid::pg_catalog.oid OPERATOR(pg_catalog.=) i.inhrelid)
+   WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass),
+links AS (  -- the touched table as a child, or its children (ATTACH PARTITION names the parent)
+  SELECT i.inhrelid, i.inhparent FROM touched t
+   CROSS JOIN LATERAL (SELECT inhrelid, inhparent FROM pg_catalog.pg_inherits
+                        WHERE inhrelid OPERATOR(pg_catalog.=) t.objid
+                        UNION ALL
+                       SELECT inhrelid, inhparent FROM pg_catalog.pg_inherits
+                        WHERE inhparent OPERATOR(pg_catalog.=) t.objid) i)
+SELECT DISTINCT l.inhrelid, s.tenant_column, l.inhparent
+  FROM links l
+  JOIN tenant.scoped_tables s ON s.relid OPERATOR(pg_catalog.=) l.inhparent::pg_catalog.regclass
+ WHERE NOT EXISTS (SELECT 1 FROM tenant.scoped_tables c
+                    WHERE c.relid OPERATOR(pg_catalog.=) l.inhrelid::pg_catalog.regclass)
 )SQL");
     for (const auto &r : rows) {
       Walk walk{spi, true, {}, {}};
-      walk.Visit(static_cast<Oid>(std::stoul(*r.at(0))), *r.at(1), static_cast<Oid>(std::stoul(*r.at(2))), false);
+      walk.Visit(spi::ToOid(r.at(0)), *r.at(1), spi::ToOid(r.at(2)), false);
     }
   }
   spi.Finish();
