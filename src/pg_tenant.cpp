@@ -3,6 +3,7 @@
 #include "context/context.hpp"
 #include "guard/guard.hpp"
 #include "registry/registry.hpp"
+#include "usage/meter.hpp"
 
 extern "C" {
 PG_MODULE_MAGIC;
@@ -15,5 +16,6 @@ void _PG_init(void) {
   pg_tenant::registry::Init();
   pg_tenant::context::Init();
   pg_tenant::guard::Init();
+  pg_tenant::usage::Init();
   MarkGUCPrefixReserved("pg_tenant");
 }

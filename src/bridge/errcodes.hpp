@@ -11,5 +11,8 @@ constexpr int kTenantSuspended = MAKE_SQLSTATE('T', 'N', '0', '0', '2');
 constexpr int kPlanNotFound = MAKE_SQLSTATE('T', 'N', '0', '0', '3');
 constexpr int kTenantColumnMissing = MAKE_SQLSTATE('T', 'N', '0', '0', '4');
 constexpr int kProtectionWeakened = MAKE_SQLSTATE('T', 'N', '0', '0', '5');
+constexpr int kLimitReached = MAKE_SQLSTATE('T', 'N', '0', '0', '6');
+constexpr int kFeatureNotEnabled = MAKE_SQLSTATE('T', 'N', '0', '0', '7');
+constexpr int kNoTenantContext = MAKE_SQLSTATE('T', 'N', '0', '0', '8');
 
 }  // namespace pg_tenant::errcodes

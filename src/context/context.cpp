@@ -127,6 +127,18 @@ void Init() {
       &tenant_id_setting, "", PGC_USERSET, GUC_NOT_IN_SAMPLE, CheckTenantId, AssignTenantId, nullptr);
 }
 
+bool CurrentTenant(pg_uuid_t *tenant) {
+  if (!has_context) return false;
+  if (validated_version != context_version || validated_generation != registry::Generation()) {
+    pg_uuid_t id = context_id;
+    RequireActive(registry::FindById(id), UuidText(id));
+    validated_version = context_version;
+    validated_generation = registry::Generation();
+  }
+  *tenant = context_id;
+  return true;
+}
+
 }  // namespace pg_tenant::context
 
 using namespace pg_tenant;
@@ -152,14 +164,9 @@ PG_TENANT_FUNCTION(pg_tenant_reset) {
 // tenant.current_id(): the validated current tenant, or NULL. Called per row by policies, so the
 // fast path reads only three statics and allocates the 16-byte result.
 PG_TENANT_FUNCTION(pg_tenant_current_id) {
-  if (!has_context) PG_RETURN_NULL();
-  if (validated_version != context_version || validated_generation != registry::Generation()) {
-    pg_uuid_t id = context_id;
-    RequireActive(registry::FindById(id), UuidText(id));
-    validated_version = context_version;
-    validated_generation = registry::Generation();
-  }
+  pg_uuid_t tenant;
+  if (!CurrentTenant(&tenant)) PG_RETURN_NULL();
   auto *result = static_cast<pg_uuid_t *>(palloc(sizeof(pg_uuid_t)));
-  *result = context_id;
+  *result = tenant;
   PG_RETURN_UUID_P(result);
 }

@@ -2,6 +2,11 @@
 
 #include "registry/slug.hpp"
 
+#include "bridge/errcodes.hpp"
+#include "context/context.hpp"
+
+#include <string>
+
 namespace pg_tenant::registry {
 namespace {
 
@@ -13,6 +18,10 @@ struct RegistryOids {
   Oid plans = InvalidOid;
   Oid tenants_pkey = InvalidOid;
   Oid tenants_slug_key = InvalidOid;
+  Oid plans_pkey = InvalidOid;
+  AttrNumber att_features = InvalidAttrNumber;       // tenants.feature_overrides
+  AttrNumber att_plan_name = InvalidAttrNumber;      // plans.name
+  AttrNumber att_plan_features = InvalidAttrNumber;  // plans.features
   AttrNumber att_id = InvalidAttrNumber;
   AttrNumber att_slug = InvalidAttrNumber;
   AttrNumber att_plan = InvalidAttrNumber;
@@ -75,18 +84,26 @@ void ResolveOids() {
     r.plans = get_relname_relid("plans", schema);
     r.tenants_pkey = get_relname_relid("tenants_pkey", schema);
     r.tenants_slug_key = get_relname_relid("tenants_slug_key", schema);
+    r.plans_pkey = get_relname_relid("plans_pkey", schema);
+    if (OidIsValid(r.plans)) {
+      r.att_plan_name = get_attnum(r.plans, "name");
+      r.att_plan_features = get_attnum(r.plans, "features");
+    }
     if (OidIsValid(r.tenants)) {
       r.att_id = get_attnum(r.tenants, "id");
       r.att_slug = get_attnum(r.tenants, "slug");
       r.att_plan = get_attnum(r.tenants, "plan");
       r.att_status = get_attnum(r.tenants, "status");
+      r.att_features = get_attnum(r.tenants, "feature_overrides");
     }
     return r;
   });
   if (!OidIsValid(found.tenants) || !OidIsValid(found.plans) || !OidIsValid(found.tenants_pkey) ||
       !OidIsValid(found.tenants_slug_key) || found.att_id == InvalidAttrNumber ||
       found.att_slug == InvalidAttrNumber || found.att_plan == InvalidAttrNumber ||
-      found.att_status == InvalidAttrNumber)
+      found.att_status == InvalidAttrNumber || !OidIsValid(found.plans_pkey) ||
+      found.att_features == InvalidAttrNumber || found.att_plan_name == InvalidAttrNumber ||
+      found.att_plan_features == InvalidAttrNumber)
     throw Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
                 "the pg_tenant registry is not installed in this database",
                 "Schema \"tenant\" with tables \"tenants\" and \"plans\" was not found.",
@@ -131,11 +148,34 @@ bool FetchTenant(Oid index, AttrNumber key_attribute, RegProcedure equality, Dat
         char status_text[kNameBufferSize];
         CopyText(status_text, status);
         out->active = strcmp(status_text, "active") == 0;
+        bool features_null;
+        Datum overrides = heap_getattr(tuple, oids.att_features, desc, &features_null);
+        out->features = features_null ? nullptr : DatumGetJsonbPCopy(overrides);
         found = true;
       }
     }
     systable_endscan(scan);
     table_close(rel, AccessShareLock);
+    if (found) {
+      // The plan's defaults, overridden by the tenant's own flags (jsonb ||).
+      Relation plans = table_open(oids.plans, AccessShareLock);
+      ScanKeyEntryInitialize(&key, 0, oids.att_plan_name, BTEqualStrategyNumber, InvalidOid, DEFAULT_COLLATION_OID,
+                             F_TEXTEQ, CStringGetTextDatum(out->plan));
+      SysScanDesc plan_scan = systable_beginscan(plans, oids.plans_pkey, true, nullptr, 1, &key);
+      HeapTuple plan = systable_getnext(plan_scan);
+      bool plan_null = true;
+      Datum defaults = HeapTupleIsValid(plan)
+                           ? heap_getattr(plan, oids.att_plan_features, RelationGetDescr(plans), &plan_null)
+                           : (Datum)0;
+      if (!plan_null) {
+        Datum merged = out->features != nullptr
+                           ? DirectFunctionCall2(jsonb_concat, defaults, JsonbPGetDatum(out->features))
+                           : defaults;
+        out->features = DatumGetJsonbPCopy(merged);
+      }
+      systable_endscan(plan_scan);
+      table_close(plans, AccessShareLock);
+    }
     return found;
   });
 }
@@ -147,6 +187,12 @@ const TenantRecord *Remember(const TenantRecord &fetched) {
     bool found;
     auto *entry = static_cast<TenantRecord *>(hash_search(by_id, &fetched.id, HASH_ENTER, &found));
     *entry = fetched;
+    if (fetched.features != nullptr) {  // the cache keeps its own copy, freed with the cache
+      MemoryContext previous = MemoryContextSwitchTo(cache_context);
+      entry->features = DatumGetJsonbP(datumCopy(JsonbPGetDatum(fetched.features), false, -1));
+      MemoryContextSwitchTo(previous);
+    }
+
     auto *slug_entry = static_cast<SlugEntry *>(hash_search(by_slug, fetched.slug, HASH_ENTER, &found));
     slug_entry->id = fetched.id;
     return static_cast<const TenantRecord *>(entry);
@@ -209,13 +255,17 @@ void Init() {
 using namespace pg_tenant;
 using pg_tenant::bridge::PgCall;
 
-// tenant._registry_changed(): statement trigger on tenant.tenants and tenant.plans.
+// tenant._registry_changed(): statement trigger on the registry's tables.
 PG_TENANT_FUNCTION(pg_tenant_registry_changed) {
   if (!CALLED_AS_TRIGGER(fcinfo))
     throw Error(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED,
                 "tenant._registry_changed() must be called as a trigger");
-  auto *trigger = reinterpret_cast<TriggerData *>(fcinfo->context);
-  PgCall([&] { CacheInvalidateRelcache(trigger->tg_relation); });
+  // Whatever registry table changed (tenants, plans, limits), invalidate tenant.tenants: that is
+  // the relation every backend's callback watches.
+  PgCall([] {
+    Oid tenants = get_relname_relid("tenants", get_namespace_oid("tenant", false));
+    if (OidIsValid(tenants)) CacheInvalidateRelcacheByRelid(tenants);
+  });
   return PointerGetDatum(nullptr);
 }
 
@@ -237,4 +287,50 @@ PG_TENANT_FUNCTION(pg_tenant_cache_info) {
                      Int64GetDatum(registry::cache_resets)};
   bool nulls[5] = {false, false, false, false, false};
   return PgCall([&] { return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)); });
+}
+
+namespace {
+
+// A flag is on when the merged features map it to JSON true; anything else (absent, false, a
+// string) is off: fail closed.
+bool FeatureOn(const registry::TenantRecord &tenant, const std::string &name) {
+  if (tenant.features == nullptr) return false;
+  return PgCall([&] {
+    JsonbValue *value = getKeyJsonValueFromContainer(&tenant.features->root, name.data(),
+                                                     static_cast<int>(name.size()), nullptr);
+    return value != nullptr && value->type == jbvBool && value->val.boolean;
+  });
+}
+
+std::string FeatureArgument(FunctionCallInfo fcinfo) {
+  if (PG_ARGISNULL(0)) throw Error(ERRCODE_NULL_VALUE_NOT_ALLOWED, "feature name must not be NULL");
+  text *name = PG_GETARG_TEXT_PP(0);
+  return std::string(VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name));
+}
+
+}  // namespace
+
+// tenant.has_feature(name text) returns boolean: false without a tenant.
+PG_TENANT_FUNCTION(pg_tenant_has_feature) {
+  std::string name = FeatureArgument(fcinfo);
+  pg_uuid_t tenant;
+  if (!context::CurrentTenant(&tenant)) PG_RETURN_BOOL(false);
+  const registry::TenantRecord *record = registry::FindById(tenant);
+  PG_RETURN_BOOL(record != nullptr && FeatureOn(*record, name));
+}
+
+// tenant.require_feature(name text): TN007 unless the current tenant has it.
+PG_TENANT_FUNCTION(pg_tenant_require_feature) {
+  std::string name = FeatureArgument(fcinfo);
+  pg_uuid_t tenant;
+  if (!context::CurrentTenant(&tenant))
+    throw Error(errcodes::kNoTenantContext, "no tenant is set", "Features are checked for the current tenant.",
+                "Call tenant.set() first.");
+  const registry::TenantRecord *record = registry::FindById(tenant);
+  if (record == nullptr || !FeatureOn(*record, name))
+    throw Error(errcodes::kFeatureNotEnabled,
+                "feature \"" + name + "\" is not enabled for tenant \"" + (record ? record->slug : "?") + "\"",
+                std::string("Plan \"") + (record ? record->plan : "?") + "\" does not include it.",
+                "Enable it in tenant.plans.features or tenant.tenants.feature_overrides, or upgrade the plan.");
+  PG_RETURN_VOID();
 }

@@ -20,6 +20,7 @@ struct TenantRecord {
   bool active;
   char slug[kNameBufferSize];
   char plan[kNameBufferSize];
+  Jsonb *features;  // the plan's features overridden by the tenant's (in the cache's memory)
 };
 
 // nullptr when no tenant has this id / slug. The pointer is valid until the next lookup.

@@ -1,0 +1,424 @@
+// Meters: one counter per (database, tenant, resource, window) in a shared hash table. The hot
+// path takes the table's LWLock in shared mode and moves the counter with a compare-and-swap,
+// so concurrent callers never pass the limit and never wait for each other; only the first call
+// in a new window takes the lock exclusively to add the entry. A background worker writes the
+// counters to tenant.meter_counts every pg_tenant.flush_interval and at shutdown, and loads them
+// at start; counting is not transactional (like a sequence): a meter call is not refunded by
+// ROLLBACK.
+#include "usage/meter.hpp"
+
+#include "bridge/bridge.hpp"
+#include "bridge/errcodes.hpp"
+#include "bridge/spi.hpp"
+#include "context/context.hpp"
+#include "registry/registry.hpp"
+#include "usage/window.hpp"
+
+#include <string>
+#include <unordered_map>
+
+namespace pg_tenant::usage {
+namespace {
+
+using bridge::PgCall;
+
+constexpr size_t kResourceSize = 64;
+
+struct MeterKey {  // hashed as bytes: always fully zeroed before filling
+  Oid database;
+  pg_uuid_t tenant;
+  char resource[kResourceSize];
+  int64 window_start;
+};
+
+struct MeterEntry {
+  MeterKey key;
+  int32 period;
+  pg_atomic_uint64 used;
+};
+
+struct MeterShared {
+  LWLock *lock;
+  bool loaded;  // the worker loaded tenant.meter_counts since shared memory was created
+};
+
+int max_meters = 10000;
+int flush_interval_ms = 1000;
+char *meter_database = nullptr;
+
+MeterShared *shared = nullptr;
+HTAB *meters = nullptr;
+shmem_request_hook_type previous_shmem_request = nullptr;
+shmem_startup_hook_type previous_shmem_startup = nullptr;
+
+Size SharedSize() { return MAXALIGN(sizeof(MeterShared)) + hash_estimate_size(max_meters, sizeof(MeterEntry)); }
+
+void RequestSharedMemory() {
+  if (previous_shmem_request) previous_shmem_request();
+  RequestAddinShmemSpace(SharedSize());
+  RequestNamedLWLockTranche("pg_tenant", 1);
+}
+
+void StartSharedMemory() {
+  if (previous_shmem_startup) previous_shmem_startup();
+  LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+  bool found;
+  shared = static_cast<MeterShared *>(ShmemInitStruct("pg_tenant meters", sizeof(MeterShared), &found));
+  if (!found) {
+    shared->lock = &(GetNamedLWLockTranche("pg_tenant"))->lock;
+    shared->loaded = false;
+  }
+  HASHCTL info;
+  memset(&info, 0, sizeof(info));
+  info.keysize = sizeof(MeterKey);
+  info.entrysize = sizeof(MeterEntry);
+  meters = ShmemInitHash("pg_tenant meter table", max_meters, max_meters, &info, HASH_ELEM | HASH_BLOBS);
+  LWLockRelease(AddinShmemInitLock);
+}
+
+// --- the hot path ---------------------------------------------------------------------------
+
+enum class Outcome { kCounted, kOverLimit, kTableFull };
+
+struct Count {
+  Outcome outcome;
+  uint64 used;  // after counting, or the current value when over the limit
+};
+
+// Plain C: no C++ object is alive here, and nothing in it can ereport but lock bookkeeping.
+Count CountIn(const MeterKey &key, Period period, uint64 amount, bool limited, uint64 limit) {
+  LWLockAcquire(shared->lock, LW_SHARED);
+  auto *entry = static_cast<MeterEntry *>(hash_search(meters, &key, HASH_FIND, nullptr));
+  while (entry == nullptr) {
+    LWLockRelease(shared->lock);
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    bool found;
+    entry = static_cast<MeterEntry *>(hash_search(meters, &key, HASH_ENTER_NULL, &found));
+    if (entry == nullptr) {
+      LWLockRelease(shared->lock);
+      return {Outcome::kTableFull, 0};
+    }
+    if (!found) {
+      entry->period = static_cast<int32>(period);
+      pg_atomic_init_u64(&entry->used, 0);
+    }
+    LWLockRelease(shared->lock);
+    LWLockAcquire(shared->lock, LW_SHARED);
+    entry = static_cast<MeterEntry *>(hash_search(meters, &key, HASH_FIND, nullptr));
+  }
+  uint64 current = pg_atomic_read_u64(&entry->used);
+  for (;;) {
+    if (limited && (amount > limit || current > limit - amount)) {
+      LWLockRelease(shared->lock);
+      return {Outcome::kOverLimit, current};
+    }
+    if (pg_atomic_compare_exchange_u64(&entry->used, &current, current + amount)) break;
+  }
+  LWLockRelease(shared->lock);
+  return {Outcome::kCounted, current + amount};
+}
+
+// The effective limit of (tenant, resource), cached per backend until the registry changes.
+struct Limit {
+  bool limited = false;
+  uint64 value = 0;
+  Period period = Period::kNone;
+  std::string upgrade_url;
+};
+std::unordered_map<std::string, Limit> limit_cache;
+uint64 limit_cache_generation = 0;
+
+const Limit &LimitOf(const pg_uuid_t &tenant, const std::string &resource) {
+  if (limit_cache_generation != registry::Generation() || limit_cache.size() > 10000) {
+    limit_cache.clear();
+    limit_cache_generation = registry::Generation();
+  }
+  std::string key(reinterpret_cast<const char *>(tenant.data), UUID_LEN);
+  key += resource;
+  auto hit = limit_cache.find(key);
+  if (hit != limit_cache.end()) return hit->second;
+  Limit limit;
+  spi::Session spi;
+  {
+    spi::AsRole as_owner(spi::ExtensionOwner(spi));
+    auto rows = spi.Query("SELECT \"limit\", period, upgrade_url FROM tenant.effective_limit($1, $2)",
+                          {{UUIDOID, UUIDPGetDatum(const_cast<pg_uuid_t *>(&tenant))},
+                           {TEXTOID, spi::TextParam(resource)}});
+    if (!rows.empty() && rows[0].at(0)) {
+      limit.limited = true;
+      limit.value = std::stoull(*rows[0].at(0));
+      limit.period = ParsePeriod(rows[0].at(1).value_or("none")).value_or(Period::kNone);
+    }
+    if (!rows.empty() && rows[0].at(2)) limit.upgrade_url = *rows[0].at(2);
+  }
+  spi.Finish();
+  return limit_cache.emplace(key, std::move(limit)).first->second;
+}
+
+void RaiseLimitReached(const std::string &resource, const Limit &limit, uint64 used) {
+  spi::Session spi;
+  spi::AsRole as_owner(spi::ExtensionOwner(spi));
+  // One error text for quotas and meters: the SQL helper raises TN006 with DETAIL and HINT.
+  spi.Execute("SELECT tenant._raise_limit_reached($1, $2, $3, $4, $5)",
+              {{TEXTOID, spi::TextParam(resource)},
+               {INT8OID, Int64GetDatum(static_cast<int64>(limit.value))},
+               {INT8OID, Int64GetDatum(static_cast<int64>(used))},
+               {TEXTOID, limit.upgrade_url.empty() ? (Datum)0 : spi::TextParam(limit.upgrade_url)},
+               {TEXTOID, spi::TextParam(PeriodName(limit.period))}});
+}
+
+// tenant.meter / tenant.try_meter. Returns whether the amount was counted; *left is what the
+// limit leaves after it (nullopt when unlimited).
+bool Meter(FunctionCallInfo fcinfo, bool raise, std::optional<uint64> *left) {
+  if (meters == nullptr)
+    throw Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "tenant meters need pg_tenant in shared_preload_libraries",
+                "Meters count in shared memory, which only a preloaded library can reserve.",
+                "Add pg_tenant to shared_preload_libraries in postgresql.conf and restart the server.");
+  if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+    throw Error(ERRCODE_NULL_VALUE_NOT_ALLOWED, "resource and amount must not be NULL");
+  text *resource_text = PG_GETARG_TEXT_PP(0);
+  std::string resource(VARDATA_ANY(resource_text), VARSIZE_ANY_EXHDR(resource_text));
+  const int64 amount = PG_GETARG_INT64(1);
+  if (!IsValidResourceName(resource))
+    throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "invalid resource name: \"" + resource + "\"", "",
+                "A resource name is 1 to 63 of a-z, 0-9, '_', '.' and '-'.");
+  if (amount <= 0)
+    throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "meter amount must be positive, not " + std::to_string(amount));
+  pg_uuid_t tenant;
+  if (!context::CurrentTenant(&tenant))
+    throw Error(errcodes::kNoTenantContext, "no tenant is set", "Meters count for the current tenant.",
+                "Call tenant.set() first.");
+  const Limit &limit = LimitOf(tenant, resource);
+  MeterKey key;
+  memset(&key, 0, sizeof(key));
+  key.database = MyDatabaseId;
+  key.tenant = tenant;
+  memcpy(key.resource, resource.data(), resource.size());
+  key.window_start = WindowStart(limit.period, GetCurrentTimestamp());
+  const Count count = PgCall([&] { return CountIn(key, limit.period, static_cast<uint64>(amount), limit.limited, limit.value); });
+  if (count.outcome == Outcome::kTableFull)
+    throw Error(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED, "the meter table is full",
+                "pg_tenant.max_meters (" + std::to_string(max_meters) + ") counters are in use.",
+                "Raise pg_tenant.max_meters and restart; expired windows are freed at each flush.");
+  if (count.outcome == Outcome::kOverLimit) {
+    if (raise) RaiseLimitReached(resource, limit, count.used);
+    return false;
+  }
+  if (limit.limited) *left = limit.value - count.used;
+  return true;
+}
+
+// --- the background worker -------------------------------------------------------------------
+
+struct CounterCopy {
+  MeterKey key;
+  int32 period;
+  uint64 used;
+};
+
+// Copies this database's counters (and frees those of windows that ended before `now`).
+List *CopyCounters(TimestampTz now, bool free_expired) {
+  List *out = NIL;
+  LWLockAcquire(shared->lock, free_expired ? LW_EXCLUSIVE : LW_SHARED);
+  HASH_SEQ_STATUS status;
+  hash_seq_init(&status, meters);
+  MeterEntry *entry;
+  while ((entry = static_cast<MeterEntry *>(hash_seq_search(&status))) != nullptr) {
+    if (entry->key.database != MyDatabaseId) continue;
+    auto *s = static_cast<CounterCopy *>(palloc(sizeof(CounterCopy)));
+    s->key = entry->key;
+    s->period = entry->period;
+    s->used = pg_atomic_read_u64(&entry->used);
+    out = lappend(out, s);
+    if (free_expired && WindowEnd(static_cast<Period>(entry->period), entry->key.window_start) <= now)
+      hash_search(meters, &entry->key, HASH_REMOVE, nullptr);
+  }
+  LWLockRelease(shared->lock);
+  return out;
+}
+
+bool CountsTableExists() {
+  int rc = SPI_execute("SELECT pg_catalog.to_regclass('tenant.meter_counts') IS NOT NULL", true, 1);
+  bool isnull;
+  return rc == SPI_OK_SELECT && SPI_processed == 1 &&
+         DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+void Flush() {
+  if (RecoveryInProgress()) return;  // a standby counts in memory only; its tables are read-only
+  SetCurrentStatementStartTimestamp();
+  StartTransactionCommand();
+  SPI_connect();
+  PushActiveSnapshot(GetTransactionSnapshot());
+  pgstat_report_activity(STATE_RUNNING, "pg_tenant: flushing meters");
+  if (CountsTableExists()) {
+    ListCell *cell;
+    List *copies = CopyCounters(GetCurrentTimestamp(), true);
+    foreach (cell, copies) {
+      auto *s = static_cast<CounterCopy *>(lfirst(cell));
+      Oid types[5] = {UUIDOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT8OID};
+      Datum values[5] = {UUIDPGetDatum(&s->key.tenant), CStringGetTextDatum(s->key.resource),
+                         TimestampTzGetDatum(s->key.window_start),
+                         CStringGetTextDatum(PeriodName(static_cast<Period>(s->period))),
+                         Int64GetDatum(static_cast<int64>(s->used))};
+      SPI_execute_with_args(
+          "INSERT INTO tenant.meter_counts (tenant_id, resource, window_start, period, used) "
+          "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, resource, window_start) DO UPDATE "
+          "SET used = EXCLUDED.used, flushed_at = pg_catalog.now() "
+          "WHERE tenant.meter_counts.used OPERATOR(pg_catalog.<>) EXCLUDED.used",
+          5, types, values, nullptr, false, 0);
+    }
+  }
+  SPI_finish();
+  PopActiveSnapshot();
+  CommitTransactionCommand();
+  pgstat_report_activity(STATE_IDLE, nullptr);
+}
+
+// At start, counters of windows that are still open come back from the table (once per life
+// of shared memory: a restarted worker must not add them twice).
+void Load() {
+  SetCurrentStatementStartTimestamp();
+  StartTransactionCommand();
+  SPI_connect();
+  PushActiveSnapshot(GetTransactionSnapshot());
+  if (!shared->loaded && CountsTableExists() &&
+      SPI_execute("SELECT tenant_id, resource, window_start, period, used FROM tenant.meter_counts", true, 0) ==
+          SPI_OK_SELECT) {
+    const TimestampTz now = GetCurrentTimestamp();
+    for (uint64 i = 0; i < SPI_processed; ++i) {
+      HeapTuple row = SPI_tuptable->vals[i];
+      TupleDesc desc = SPI_tuptable->tupdesc;
+      bool isnull;
+      MeterKey key;
+      memset(&key, 0, sizeof(key));
+      key.database = MyDatabaseId;
+      key.tenant = *DatumGetUUIDP(SPI_getbinval(row, desc, 1, &isnull));
+      strlcpy(key.resource, TextDatumGetCString(SPI_getbinval(row, desc, 2, &isnull)), sizeof(key.resource));
+      key.window_start = DatumGetTimestampTz(SPI_getbinval(row, desc, 3, &isnull));
+      Period period = ParsePeriod(TextDatumGetCString(SPI_getbinval(row, desc, 4, &isnull))).value_or(Period::kNone);
+      const uint64 used = static_cast<uint64>(DatumGetInt64(SPI_getbinval(row, desc, 5, &isnull)));
+      if (WindowEnd(period, key.window_start) <= now) continue;
+      LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+      bool found;
+      auto *entry = static_cast<MeterEntry *>(hash_search(meters, &key, HASH_ENTER_NULL, &found));
+      if (entry != nullptr) {
+        if (!found) {
+          entry->period = static_cast<int32>(period);
+          pg_atomic_init_u64(&entry->used, 0);
+        }
+        pg_atomic_fetch_add_u64(&entry->used, used);  // calls made before the load add up
+      }
+      LWLockRelease(shared->lock);
+    }
+    shared->loaded = true;
+  }
+  SPI_finish();
+  PopActiveSnapshot();
+  CommitTransactionCommand();
+}
+
+volatile sig_atomic_t shutdown_requested = false;
+
+void OnSigterm(SIGNAL_ARGS) {
+  int save_errno = errno;
+  shutdown_requested = true;
+  SetLatch(MyLatch);
+  errno = save_errno;
+}
+
+}  // namespace
+
+void Init() {
+  if (!process_shared_preload_libraries_in_progress) return;
+  DefineCustomIntVariable("pg_tenant.max_meters", "Most meter counters kept in shared memory.",
+                          "One counter per database, tenant, resource and window.", &max_meters, 10000, 16,
+                          10000000, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("pg_tenant.flush_interval", "How often meters are written to tenant.meter_counts.",
+                          "A crash loses at most this much counting.", &flush_interval_ms, 1000, 10, 3600000,
+                          PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+  DefineCustomStringVariable("pg_tenant.database", "The database whose meters the background worker persists.",
+                             nullptr, &meter_database, "postgres", PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+  previous_shmem_request = shmem_request_hook;
+  shmem_request_hook = RequestSharedMemory;
+  previous_shmem_startup = shmem_startup_hook;
+  shmem_startup_hook = StartSharedMemory;
+
+  BackgroundWorker worker;
+  memset(&worker, 0, sizeof(worker));
+  worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+  worker.bgw_start_time = BgWorkerStart_ConsistentState;  // on a standby too (it loads, never flushes)
+  worker.bgw_restart_time = 5;
+  strlcpy(worker.bgw_library_name, "pg_tenant", BGW_MAXLEN);
+  strlcpy(worker.bgw_function_name, "pg_tenant_meter_worker_main", BGW_MAXLEN);
+  strlcpy(worker.bgw_name, "pg_tenant meter flusher", BGW_MAXLEN);
+  strlcpy(worker.bgw_type, "pg_tenant meter flusher", BGW_MAXLEN);
+  RegisterBackgroundWorker(&worker);
+}
+
+}  // namespace pg_tenant::usage
+
+using namespace pg_tenant;
+using namespace pg_tenant::usage;
+
+extern "C" PGDLLEXPORT void pg_tenant_meter_worker_main(Datum);
+
+// The worker's life: PostgreSQL code only (no C++ object lives here), in the pg_cron style.
+void pg_tenant_meter_worker_main(Datum) {
+  pqsignal(SIGTERM, OnSigterm);
+  pqsignal(SIGHUP, SignalHandlerForConfigReload);
+  BackgroundWorkerUnblockSignals();
+  BackgroundWorkerInitializeConnection(meter_database, nullptr, 0);
+  Load();
+  while (!shutdown_requested) {
+    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, flush_interval_ms, PG_WAIT_EXTENSION);
+    ResetLatch(MyLatch);
+    CHECK_FOR_INTERRUPTS();
+    if (ConfigReloadPending) {
+      ConfigReloadPending = false;
+      ProcessConfigFile(PGC_SIGHUP);
+    }
+    Flush();
+  }
+  Flush();  // clean shutdown: nothing counted is lost
+  proc_exit(0);
+}
+
+// tenant.meter(resource text, amount bigint) returns bigint: what the limit leaves, NULL when unlimited.
+PG_TENANT_FUNCTION(pg_tenant_meter) {
+  std::optional<uint64> left;
+  Meter(fcinfo, true, &left);
+  if (!left) PG_RETURN_NULL();
+  PG_RETURN_INT64(static_cast<int64>(*left));
+}
+
+// tenant.try_meter(resource text, amount bigint) returns boolean: counted, or false at the limit.
+PG_TENANT_FUNCTION(pg_tenant_try_meter) {
+  std::optional<uint64> left;
+  PG_RETURN_BOOL(Meter(fcinfo, false, &left));
+}
+
+// tenant._meter_usage(tenant uuid) returns table (resource text, window_start timestamptz, used bigint):
+// the tenant's open windows in this database.
+PG_TENANT_FUNCTION(pg_tenant_meter_usage) {
+  if (PG_ARGISNULL(0)) throw Error(ERRCODE_NULL_VALUE_NOT_ALLOWED, "tenant must not be NULL");
+  pg_uuid_t tenant = *PG_GETARG_UUID_P(0);
+  PgCall([&] {
+    InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+    if (meters == nullptr) return;
+    auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
+    const TimestampTz now = GetCurrentTimestamp();
+    ListCell *cell;
+    foreach (cell, CopyCounters(now, false)) {
+      auto *s = static_cast<CounterCopy *>(lfirst(cell));
+      const auto period = static_cast<Period>(s->period);
+      if (memcmp(&s->key.tenant, &tenant, sizeof(tenant)) != 0 || WindowEnd(period, s->key.window_start) <= now)
+        continue;
+      Datum values[3] = {CStringGetTextDatum(s->key.resource), TimestampTzGetDatum(s->key.window_start),
+                         Int64GetDatum(static_cast<int64>(s->used))};
+      bool nulls[3] = {false, period == Period::kNone, false};
+      tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+    }
+  });
+  return (Datum)0;
+}
