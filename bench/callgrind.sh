@@ -4,6 +4,9 @@
 # from bench/context; the fixed cost of starting the backend is measured by an empty run and
 # subtracted.   bench/callgrind.sh [transactions]
 # Run as root after scripts/install-deps.sh test and make install; needs valgrind.
+# Note: objects made by a single-user backend right after initdb get OIDs below 16384, which
+# PostgreSQL treats as built-in (no RLS on them): fine here, where no policy is involved; the
+# isolation case (bench/callgrind_isolation.sh) sets up under a postmaster for that reason.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-2000}
