@@ -155,7 +155,7 @@ const Limit &LimitOf(const pg_uuid_t &tenant, const std::string &resource) {
   return limit_cache.emplace(key, std::move(limit)).first->second;
 }
 
-void RaiseLimitReached(const std::string &resource, const Limit &limit, uint64 used) {
+[[noreturn]] void RaiseLimitReached(const std::string &resource, const Limit &limit, uint64 used) {
   spi::Session spi;
   spi::AsRole as_owner(spi::ExtensionOwner(spi));
   // One error text for quotas and meters: the SQL helper raises TN006 with DETAIL and HINT.
@@ -165,6 +165,8 @@ void RaiseLimitReached(const std::string &resource, const Limit &limit, uint64 u
                {INT8OID, Int64GetDatum(static_cast<int64>(used))},
                {TEXTOID, limit.upgrade_url.empty() ? (Datum)0 : spi::TextParam(limit.upgrade_url)},
                {TEXTOID, spi::TextParam(PeriodName(limit.period))}});
+  // The helper always raises; should it not, the limit still holds.
+  throw Error(errcodes::kLimitReached, "limit of \"" + resource + "\" reached");
 }
 
 // tenant.meter / tenant.try_meter. Returns whether the amount was counted; *left is what the
