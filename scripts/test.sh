@@ -31,6 +31,10 @@ echo "== cluster with shared_preload_libraries=pg_tenant"
 pg_virtualenv -c "-p $(free_port)" -o shared_preload_libraries=pg_tenant -o max_connections=100 \
   test/run-in-cluster.sh || fail "run-in-cluster exited $?"
 
+echo "== cluster for meter persistence (restart, crash, full table)"
+pg_virtualenv -t -c "-p $(free_port)" -o shared_preload_libraries=pg_tenant -o pg_tenant.flush_interval=200ms \
+  -o pg_tenant.max_meters=64 bash test/scripts/meters_cluster.sh || fail "meters_cluster exited $?"
+
 echo "== cluster without shared_preload_libraries"
 pg_virtualenv -c "-p $(free_port)" bash test/scripts/no_preload.sh || fail "no_preload exited $?"
 

@@ -5,7 +5,7 @@ SELECT name, builtin, features FROM tenant.plans ORDER BY name;
 
 SELECT tenant.create('Acme Corp', 'acme') IS NOT NULL AS created;
 SELECT tenant.create(name => 'Beta', slug => 'beta', plan => 'free') IS NOT NULL AS created;
-SELECT name, slug, plan, status, limit_overrides, feature_overrides, created_at = updated_at AS fresh
+SELECT name, slug, plan, status, feature_overrides, created_at = updated_at AS fresh
   FROM tenant.tenants ORDER BY slug;
 
 -- Slug rule: DNS labels only, never uuid-shaped.

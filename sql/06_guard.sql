@@ -120,7 +120,9 @@ RESET ROLE;
 DROP ROLE g_app;
 
 -- The extension's own scripts and other extensions that create tables are not touched.
+SET client_min_messages = warning;  -- ("already installed" names the version)
 ALTER EXTENSION pg_tenant UPDATE;
+RESET client_min_messages;
 CREATE EXTENSION pt_fixture_tables;  -- test/fixtures: creates two tables without tenant_id in public
 SELECT count(*) AS fixture_tables FROM pg_class WHERE relname LIKE 'pt\_fixture\_%';
 DROP EXTENSION pt_fixture_tables;

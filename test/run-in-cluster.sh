@@ -41,7 +41,7 @@ fi
 
 echo "== scripted tests (test/scripts/)"
 for script in test/scripts/*.sh; do
-  case "$script" in *no_preload.sh) continue ;; esac  # run by scripts/test.sh in its own cluster
+  case "$script" in *no_preload.sh|*meters_cluster.sh) continue ;; esac  # run by scripts/test.sh in their own clusters
   echo "-- $script"
   bash "$script" || fail "$script exited $?"
 done

@@ -92,8 +92,11 @@ Count CountIn(const MeterKey &key, Period period, uint64 amount, bool limited, u
   while (entry == nullptr) {
     LWLockRelease(shared->lock);
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-    bool found;
-    entry = static_cast<MeterEntry *>(hash_search(meters, &key, HASH_ENTER_NULL, &found));
+    bool found = false;
+    // The shared hash could grow into spare shared memory: hold it to pg_tenant.max_meters.
+    entry = hash_get_num_entries(meters) < max_meters
+                ? static_cast<MeterEntry *>(hash_search(meters, &key, HASH_ENTER_NULL, &found))
+                : static_cast<MeterEntry *>(hash_search(meters, &key, HASH_FIND, &found));
     if (entry == nullptr) {
       LWLockRelease(shared->lock);
       return {Outcome::kTableFull, 0};
@@ -302,8 +305,10 @@ void Load() {
       const uint64 used = static_cast<uint64>(DatumGetInt64(SPI_getbinval(row, desc, 5, &isnull)));
       if (WindowEnd(period, key.window_start) <= now) continue;
       LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-      bool found;
-      auto *entry = static_cast<MeterEntry *>(hash_search(meters, &key, HASH_ENTER_NULL, &found));
+      bool found = false;
+      auto *entry = hash_get_num_entries(meters) < max_meters
+                        ? static_cast<MeterEntry *>(hash_search(meters, &key, HASH_ENTER_NULL, &found))
+                        : static_cast<MeterEntry *>(hash_search(meters, &key, HASH_FIND, &found));
       if (entry != nullptr) {
         if (!found) {
           entry->period = static_cast<int32>(period);

@@ -11,7 +11,7 @@ SELECT col_default_is('tenant', 'tenants', 'id', 'gen_random_uuid()', 'tenants.i
 SELECT col_is_unique('tenant', 'tenants', 'slug', 'slugs are unique');
 SELECT col_not_null('tenant', 'tenants', 'name', 'tenants.name is NOT NULL');
 SELECT fk_ok('tenant', 'tenants', 'plan', 'tenant', 'plans', 'name');
-SELECT col_type_is('tenant', 'tenants', 'limit_overrides', 'jsonb', 'per-tenant limit overrides are jsonb');
+SELECT has_table('tenant', 'tenant_limits', 'per-tenant limit overrides are rows of tenant.tenant_limits');
 SELECT col_type_is('tenant', 'tenants', 'feature_overrides', 'jsonb', 'feature overrides are jsonb');
 SELECT col_type_is('tenant', 'tenants', 'created_at', 'timestamp with time zone', 'created_at is timestamptz');
 SELECT col_type_is('tenant', 'tenants', 'updated_at', 'timestamp with time zone', 'updated_at is timestamptz');

@@ -16,8 +16,9 @@ INSERT INTO tenant.plans (name, description, features, upgrade_url)
 UPDATE tenant.plans SET upgrade_url = 'https://example.com/free' WHERE name = 'free';
 SELECT tenant.create('Tenant ' || i, 'dump-' || i, CASE WHEN i % 2 = 0 THEN 'pro' ELSE 'free' END)
   FROM generate_series(1, 50) AS i;
-UPDATE tenant.tenants SET feature_overrides = '{"beta": true}', limit_overrides = '{"users": 10}'
- WHERE slug = 'dump-7';
+UPDATE tenant.tenants SET feature_overrides = '{"beta": true}' WHERE slug = 'dump-7';
+SELECT tenant.set_limit('pro', 'users', 50);
+SELECT tenant.set_tenant_limit(id, 'users', 10) FROM tenant.tenants WHERE slug = 'dump-7';
 SELECT tenant.suspend(id) FROM tenant.tenants WHERE slug = 'dump-9';
 -- Protected tables (one partitioned), an exemption, rows of two tenants.
 CREATE TABLE public.projects (tenant_id uuid NOT NULL, id bigint, name text, PRIMARY KEY (tenant_id, id));
@@ -35,11 +36,13 @@ INSERT INTO public.events SELECT id, '2026-05-01' FROM tenant.tenants WHERE slug
 SQL
 
 snapshot() {
-  psql -X -At -d "$1" -c "SELECT id, name, slug, plan, status, limit_overrides, feature_overrides,
+  psql -X -At -d "$1" -c "SELECT id, name, slug, plan, status, feature_overrides,
                                   created_at, updated_at FROM tenant.tenants ORDER BY id" \
                       -c "SELECT name, description, features, upgrade_url, builtin, created_at, updated_at
                             FROM tenant.plans ORDER BY name" \
                       -c "SELECT relid, tenant_column, parent FROM tenant.scoped_tables ORDER BY relid::text" \
+                      -c "SELECT plan, resource, \"limit\", period FROM tenant.plan_limits ORDER BY 1, 2" \
+                      -c "SELECT t.slug, l.resource, l.\"limit\" FROM tenant.tenant_limits l JOIN tenant.tenants t ON t.id = l.tenant_id ORDER BY 1, 2" \
                       -c "SELECT schema_name, table_name, reason FROM tenant.exemptions ORDER BY 1, 2" \
                       -c "SELECT polrelid::regclass, polname, polpermissive, pg_get_expr(polqual, polrelid)
                             FROM pg_policy ORDER BY 1::text, 2" \

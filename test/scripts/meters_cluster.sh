@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Meter persistence, in a cluster of its own (scripts/test.sh starts it with
+# pg_tenant.flush_interval = 200ms and pg_tenant.max_meters = 64): a clean restart loses nothing;
+# a crash (kill -9 of a backend) loses at most one flush interval; a full meter table is a clear
+# error; a streaming replica (pg_basebackup) counts on its own and never writes.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+. test/lib.sh
+
+db=postgres  # pg_tenant.database: the database whose meters the worker persists
+psql -X -q -v ON_ERROR_STOP=1 -d $db <<'SQL'
+CREATE EXTENSION IF NOT EXISTS pg_tenant;
+SELECT tenant.set_limit('free', 'api_calls', 1000000);
+SQL
+tenant=$(q $db "SELECT tenant.create('Persist', 'persist')")
+meter() {  # n -> counts n calls for the tenant in one session
+  q $db "SELECT tenant.set('persist') IS NOT NULL; SELECT count(tenant.meter('api_calls')) FROM generate_series(1, $1)" | tail -n 1
+}
+used() { q $db "SELECT coalesce(sum(used), 0) FROM tenant._meter_usage('$tenant') WHERE resource = 'api_calls'"; }
+flushed() { q $db "SELECT coalesce(sum(used), 0) FROM tenant.meter_counts WHERE tenant_id = '$tenant' AND resource = 'api_calls'"; }
+wait_ready() { for _ in $(seq 1 100); do pg_isready -q && return 0; sleep 0.2; done; return 1; }
+
+check_eq "worker is running" "1" "$(q $db "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_tenant meter flusher'")"
+meter 10 >/dev/null
+check_eq "10 calls counted" "10" "$(used)"
+sleep 0.6
+check_eq "flushed to tenant.meter_counts within the interval" "10" "$(flushed)"
+
+# Clean restart: the worker flushes at shutdown and loads at start.
+meter 5 >/dev/null
+pg_ctlcluster "$PGVERSION" regress restart
+wait_ready
+sleep 0.5
+check_eq "clean restart loses nothing (15)" "15" "$(used)"
+
+# Crash: counts since the last flush may be lost, nothing before it.
+meter 20 >/dev/null
+sleep 0.6  # flushed: 35
+meter 7 >/dev/null
+psql -X -q -d $db -c "SELECT pg_sleep(30)" >/dev/null 2>&1 &
+sleep 0.3
+victim=$(q $db "SELECT pid FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30)%' LIMIT 1")
+kill -9 "$victim"
+sleep 1
+wait_ready
+sleep 0.5
+after=$(used)
+check "crash loses at most one flush interval (35 <= $after <= 42)" test "$after" -ge 35 -a "$after" -le 42
+wait
+
+# Window rollover in the table: second windows flush as separate rows.
+q $db "SELECT tenant.set_limit('free', 'per_second', 1000, 'second')" >/dev/null
+q $db "SELECT tenant.set('persist') IS NOT NULL; SELECT tenant.meter('per_second')" >/dev/null
+sleep 1.05
+q $db "SELECT tenant.set('persist') IS NOT NULL; SELECT tenant.meter('per_second')" >/dev/null
+sleep 0.6
+check "each second is a window row of its own" \
+  test "$(q $db "SELECT count(*) FROM tenant.meter_counts WHERE tenant_id = '$tenant' AND resource = 'per_second'")" -ge 2
+
+# A full meter table is an error with a SQLSTATE, not a crash; the backend lives on.
+out=$(q $db "SELECT tenant.set('persist') IS NOT NULL; SELECT count(tenant.meter('r' || i)) FROM generate_series(1, 100) AS i" 2>&1)
+check "a full meter table raises 53400" grep -q "the meter table is full" <<<"$out"
+check_eq "the backend is alive after it" "1" "$(q $db 'SELECT 1')"
+
