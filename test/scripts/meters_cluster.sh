@@ -62,3 +62,35 @@ out=$(q $db "SELECT tenant.set('persist') IS NOT NULL; SELECT count(tenant.meter
 check "a full meter table raises 53400" grep -q "the meter table is full" <<<"$out"
 check_eq "the backend is alive after it" "1" "$(q $db 'SELECT 1')"
 
+
+# A streaming replica (pg_basebackup) counts meters in its own shared memory, starting from what
+# the primary had flushed, and never writes (its tables are read-only); the primary is untouched.
+standby=$(mktemp -d /tmp/pg_tenant-standby.XXXX)
+sport=$(free_port)
+chown postgres "$standby"
+before_primary=$(flushed)
+runuser -u postgres -- env PGPASSWORD="${PGPASSWORD:-}" pg_basebackup -h 127.0.0.1 -p "${PGPORT:-5432}" \
+  -U "${PGUSER:-postgres}" -D "$standby/data" -R -X stream >/dev/null 2>&1
+cat >"$standby/data/postgresql.conf" <<CONF
+port = $sport
+listen_addresses = ''
+unix_socket_directories = '$standby'
+hot_standby = on
+shared_preload_libraries = 'pg_tenant'
+pg_tenant.flush_interval = 200ms
+CONF
+printf 'local all all trust\n' >"$standby/data/pg_hba.conf"
+chown -R postgres "$standby"
+runuser -u postgres -- "$(pg_config --bindir)/pg_ctl" -D "$standby/data" -l "$standby/log" -w start >/dev/null
+sq() { psql -X -Atq -h "$standby" -p "$sport" -U postgres -d $db -c "$1"; }
+check_eq "the replica is a hot standby" "t" "$(sq 'SELECT pg_is_in_recovery()')"
+check_eq "the replica's meter worker runs" "1" "$(sq "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_tenant meter flusher'")"
+sleep 0.5
+sq "SELECT tenant.set('persist') IS NOT NULL; SELECT count(tenant.meter('api_calls')) FROM generate_series(1, 4)" >/dev/null
+standby_used=$(sq "SELECT coalesce(sum(used), 0) FROM tenant._meter_usage('$tenant') WHERE resource = 'api_calls'")
+check_eq "the replica counts on top of what it loaded ($before_primary + 4)" "$((before_primary + 4))" "$standby_used"
+sleep 0.6
+check_eq "the replica never flushed (its worker is still alive)" "1" "$(sq "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_tenant meter flusher'")"
+check_eq "the primary's table is untouched by the replica" "$before_primary" "$(flushed)"
+runuser -u postgres -- "$(pg_config --bindir)/pg_ctl" -D "$standby/data" -w stop -m fast >/dev/null
+rm -rf "$standby"
