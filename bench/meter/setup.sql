@@ -3,7 +3,8 @@ CREATE EXTENSION IF NOT EXISTS pg_tenant;
 INSERT INTO tenant.tenants (id, name, slug) VALUES ('00000000-0000-0000-0000-100000000001', 'Bench', 'bench');
 SELECT tenant.set_limit('free', 'api_calls', 1000000000000);
 -- The meter variant runs as a role whose session is inside the tenant.
-CREATE ROLE bench_meter LOGIN;
+\getenv password PGPASSWORD
+CREATE ROLE bench_meter LOGIN PASSWORD :'password';  -- the cluster's password, so pgbench can log in
 GRANT EXECUTE ON FUNCTION tenant.meter(text, bigint) TO bench_meter;
 ALTER ROLE bench_meter SET pg_tenant.tenant_id = '00000000-0000-0000-0000-100000000001';
 SELECT tenant.exempt('public.naive_usage', 'benchmark: the naive counter');

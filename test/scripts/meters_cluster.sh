@@ -57,6 +57,21 @@ sleep 0.6
 check "each second is a window row of its own" \
   test "$(q $db "SELECT count(*) FROM tenant.meter_counts WHERE tenant_id = '$tenant' AND resource = 'per_second'")" -ge 2
 
+# 16 concurrent clients on one tenant never pass the limit: exactly 1,000 of 3,200 calls count.
+q $db "SELECT tenant.set_limit('free', 'burst', 1000)" >/dev/null
+work=$(mktemp -d)
+cat >"$work/burst.pgbench" <<PGB
+BEGIN;
+SELECT tenant.set('persist') IS NOT NULL;
+SELECT tenant.try_meter('burst');
+COMMIT;
+PGB
+pgbench -n -c 16 -j 2 -t 200 -f "$work/burst.pgbench" $db >"$work/out" 2>&1
+check_eq "16 clients x 200 try_meter: all ran" "3200" "$(sed -nE 's/^number of transactions actually processed: ([0-9]+).*/\1/p' "$work/out")"
+check_eq "exactly the limit was counted" "1000" \
+  "$(q $db "SELECT coalesce(sum(used), 0) FROM tenant._meter_usage('$tenant') WHERE resource = 'burst'")"
+rm -rf "$work"
+
 # A full meter table is an error with a SQLSTATE, not a crash; the backend lives on.
 out=$(q $db "SELECT tenant.set('persist') IS NOT NULL; SELECT count(tenant.meter('r' || i)) FROM generate_series(1, 100) AS i" 2>&1)
 check "a full meter table raises 53400" grep -q "the meter table is full" <<<"$out"

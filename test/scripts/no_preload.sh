@@ -21,6 +21,12 @@ out=$(psql -X -Atq -d $db -c "BEGIN" -c "SET LOCAL pg_tenant.tenant_id = 'garbag
       -c "SELECT coalesce(tenant.current_id()::text, 'no tenant')" -c "COMMIT" 2>&1)
 check_eq "bad placeholder value means no tenant" "no tenant" "$(echo "$out" | grep -vE '^(WARNING|HINT):' | grep -v '^$')"
 check "bad placeholder value is reported" grep -q 'invalid tenant id: "garbage"' <<<"$out"
+# Features that need shared memory say so.
+out=$(psql -X -Atq -d $db -c "BEGIN" -c "SELECT tenant.set('acme') IS NOT NULL" -c "SELECT tenant.meter('api_calls')" 2>&1)
+check "tenant.meter without preloading: a clear error naming the fix" \
+  grep -q "tenant meters need pg_tenant in shared_preload_libraries" <<<"$out"
+check_eq "feature flags work without preloading" "f" \
+  "$(psql -X -Atq -d $db -c "BEGIN" -c "SELECT tenant.set('acme') IS NOT NULL" -c "SELECT tenant.has_feature('x')" -c "COMMIT" | sed -n 2p)"
 dropdb $db
 
 # The extension creates and owns schema "tenant": a schema planted beforehand makes CREATE
