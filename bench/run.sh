@@ -9,6 +9,7 @@
 #   # baseline: v1            interleaved in every round)
 #   # user ROLE: v2 ...       optional: pgbench connects as ROLE for these variants
 #   # server: -o guc=value    optional: more pg_virtualenv options
+#   # mode: prepared          optional: pgbench's query mode (default simple)
 # and optionally plans.sql, run once after setup.sql with its output on stderr.
 # PG_TENANT_BENCH_PORT picks the cluster's port (default: a free one).
 # Run as root on Debian 12 after scripts/install-deps.sh test and make install.
@@ -34,6 +35,8 @@ psql -X -q -v ON_ERROR_STOP=1 -d bench -f "$dir/setup.sql" >/dev/null
 if [ -f "$dir/plans.sql" ]; then psql -X -q -v ON_ERROR_STOP=1 -d bench -f "$dir/plans.sql" >&2; fi
 mapfile -t tables < <(sed -n 's/^# variants: //p' "$dir/variants")
 mapfile -t baselines < <(sed -n 's/^# baseline: //p' "$dir/variants")
+mode=$(sed -n 's/^# mode: //p' "$dir/variants")
+mode=${mode:-simple}
 declare -A tps_runs user_of
 while read -r role vs; do
   for v in $vs; do user_of[$v]=$role; done
@@ -42,7 +45,7 @@ for round in $(seq 1 "$rounds"); do
   for v in ${tables[*]}; do
     as=()
     if [ -n "${user_of[$v]:-}" ]; then as=(-U "${user_of[$v]}"); fi
-    tps=$(pgbench -n -M simple "${as[@]}" -c "$clients" -j "$clients" -T "$seconds" -f "$dir/$v.pgbench" bench 2>&1 |
+    tps=$(pgbench -n -M "$mode" "${as[@]}" -c "$clients" -j "$clients" -T "$seconds" -f "$dir/$v.pgbench" bench 2>&1 |
           sed -nE 's/^tps = ([0-9.]+).*/\1/p')
     tps_runs[$v]="${tps_runs[$v]:-} $tps"
     echo "round $round $v: $tps tps" >&2
@@ -50,7 +53,7 @@ for round in $(seq 1 "$rounds"); do
 done
 median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 echo
-echo "PostgreSQL $(psql -XAtc 'SHOW server_version'), $(nproc) cores, $clients client(s), ${rounds} rounds x ${seconds} s, median tps"
+echo "PostgreSQL $(psql -XAtc 'SHOW server_version'), $(nproc) cores, $clients client(s), ${rounds} rounds x ${seconds} s, pgbench -M $mode, synchronous_commit=$(psql -XAtc 'SHOW synchronous_commit'), median tps"
 for i in "${!tables[@]}"; do
   baseline=${baselines[$i]}
   base=$(echo "${tps_runs[$baseline]}" | median)
