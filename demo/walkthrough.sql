@@ -71,4 +71,26 @@ SELECT tenant.set('globex');
 \set ON_ERROR_STOP 1
 RESET ROLE;
 SELECT tenant.resume(:'globex');
+
+\echo '== 7. Limits: an exact row quota and a fast meter, with the plan''s upgrade URL in the error'
+SELECT tenant.set_limit('pro', 'projects', 3);
+SELECT tenant.set_limit('pro', 'api_calls', 2, 'minute');
+SELECT tenant.limit_rows('public.projects', 'projects') AS projects_counted;
+GRANT EXECUTE ON FUNCTION tenant.meter(text, bigint), tenant.usage(uuid) TO demo_app;
+SET ROLE demo_app;
+BEGIN;
+SELECT tenant.set('acme') IS NOT NULL AS in_acme;
+SELECT tenant.meter('api_calls') AS calls_left, tenant.meter('api_calls') AS calls_left_after;
+SAVEPOINT s;
+\set ON_ERROR_STOP 0
+SELECT tenant.meter('api_calls');
+ROLLBACK TO s;
+INSERT INTO public.projects (name) VALUES ('Bird seed');
+SAVEPOINT s2;
+INSERT INTO public.projects (name) VALUES ('One too many');
+ROLLBACK TO s2;
+\set ON_ERROR_STOP 1
+SELECT resource, used, "limit", period, kind FROM tenant.usage() ORDER BY resource;
+COMMIT;
+RESET ROLE;
 \echo '== done'
