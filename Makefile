@@ -15,7 +15,7 @@ REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
 PG_CONFIG ?= pg_config
 PG_CXXFLAGS += -std=c++17 -fno-omit-frame-pointer -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Isrc
 PG_CPPFLAGS += -Isrc
-SHLIB_LINK += -lstdc++
+SHLIB_LINK += -lstdc++ -lhiredis
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)

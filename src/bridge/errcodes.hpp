@@ -14,5 +14,6 @@ constexpr int kProtectionWeakened = MAKE_SQLSTATE('T', 'N', '0', '0', '5');
 constexpr int kLimitReached = MAKE_SQLSTATE('T', 'N', '0', '0', '6');
 constexpr int kFeatureNotEnabled = MAKE_SQLSTATE('T', 'N', '0', '0', '7');
 constexpr int kNoTenantContext = MAKE_SQLSTATE('T', 'N', '0', '0', '8');
+constexpr int kRedisUnavailable = MAKE_SQLSTATE('T', 'N', '0', '0', '9');
 
 }  // namespace pg_tenant::errcodes

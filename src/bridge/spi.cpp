@@ -48,13 +48,15 @@ SPIPlanPtr PlanFor(const std::string &sql, const std::vector<Oid> &types) {
 std::vector<Row> Session::Query(const std::string &sql, const std::vector<Param> &params) {
   std::vector<Oid> types;
   std::vector<Datum> values;
+  std::string nulls;  // SPI's convention: 'n' for NULL, ' ' otherwise
   for (const auto &p : params) {
     types.push_back(p.type);
     values.push_back(p.value);
+    nulls += p.is_null ? 'n' : ' ';
   }
   SPIPlanPtr plan = PlanFor(sql, types);
   const int ncolumns = PgCall([&] {
-    int rc = SPI_execute_plan(plan, values.data(), nullptr, false, 0);
+    int rc = SPI_execute_plan(plan, values.data(), nulls.c_str(), false, 0);
     if (rc < 0) elog(ERROR, "SPI_execute_plan failed (%d): %s", rc, sql.c_str());
     return SPI_tuptable != nullptr ? SPI_tuptable->tupdesc->natts : 0;
   });

@@ -18,6 +18,7 @@ using Row = std::vector<Value>;
 struct Param {
   Oid type;
   Datum value;
+  bool is_null = false;
 };
 
 // SPI_connect ... SPI_finish. Finish() is explicit: after an error the transaction's abort

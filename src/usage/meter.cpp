@@ -11,8 +11,14 @@
 #include "bridge/errcodes.hpp"
 #include "bridge/spi.hpp"
 #include "context/context.hpp"
+#include "redis/client.hpp"
+#include "redis/url.hpp"
 #include "registry/registry.hpp"
 #include "usage/window.hpp"
+#include "common/uuid_text.hpp"
+
+#include <algorithm>
+#include <limits>
 
 #include <string>
 #include <unordered_map>
@@ -35,12 +41,26 @@ struct MeterEntry {
   MeterKey key;
   int32 period;
   pg_atomic_uint64 used;
+  pg_atomic_uint64 pending;  // counted locally while Redis was unreachable, not yet added there
 };
 
 struct MeterShared {
   LWLock *lock;
   bool loaded;  // the worker loaded tenant.meter_counts since shared memory was created
 };
+
+enum MeterBackend { kBackendShmem, kBackendRedis };
+enum RedisFailure { kFailClosed, kFailOpen, kFailLocal };
+const struct config_enum_entry kBackendOptions[] = {
+    {"shmem", kBackendShmem, false}, {"redis", kBackendRedis, false}, {nullptr, 0, false}};
+const struct config_enum_entry kFailureOptions[] = {
+    {"closed", kFailClosed, false}, {"open", kFailOpen, false}, {"local", kFailLocal, false}, {nullptr, 0, false}};
+int meter_backend = kBackendShmem;
+char *redis_url = nullptr;
+int redis_connect_timeout_ms = 200;
+int redis_command_timeout_ms = 200;
+int redis_failure = kFailClosed;
+uint64 redis_url_version = 0;
 
 int max_meters = 10000;
 int flush_interval_ms = 1000;
@@ -86,7 +106,7 @@ struct Count {
 };
 
 // Plain C: no C++ object is alive here, and nothing in it can ereport but lock bookkeeping.
-Count CountIn(const MeterKey &key, Period period, uint64 amount, bool limited, uint64 limit) {
+Count CountIn(const MeterKey &key, Period period, uint64 amount, bool limited, uint64 limit, bool pending = false) {
   LWLockAcquire(shared->lock, LW_SHARED);
   auto *entry = static_cast<MeterEntry *>(hash_search(meters, &key, HASH_FIND, nullptr));
   while (entry == nullptr) {
@@ -104,6 +124,7 @@ Count CountIn(const MeterKey &key, Period period, uint64 amount, bool limited, u
     if (!found) {
       entry->period = static_cast<int32>(period);
       pg_atomic_init_u64(&entry->used, 0);
+      pg_atomic_init_u64(&entry->pending, 0);
     }
     LWLockRelease(shared->lock);
     LWLockAcquire(shared->lock, LW_SHARED);
@@ -117,6 +138,7 @@ Count CountIn(const MeterKey &key, Period period, uint64 amount, bool limited, u
     }
     if (pg_atomic_compare_exchange_u64(&entry->used, &current, current + amount)) break;
   }
+  if (pending) pg_atomic_fetch_add_u64(&entry->pending, amount);
   LWLockRelease(shared->lock);
   return {Outcome::kCounted, current + amount};
 }
@@ -166,10 +188,138 @@ const Limit &LimitOf(const pg_uuid_t &tenant, const std::string &resource) {
               {{TEXTOID, spi::TextParam(resource)},
                {INT8OID, Int64GetDatum(static_cast<int64>(limit.value))},
                {INT8OID, Int64GetDatum(static_cast<int64>(used))},
-               {TEXTOID, limit.upgrade_url.empty() ? (Datum)0 : spi::TextParam(limit.upgrade_url)},
+               {TEXTOID, limit.upgrade_url.empty() ? (Datum)0 : spi::TextParam(limit.upgrade_url),
+                limit.upgrade_url.empty()},
                {TEXTOID, spi::TextParam(PeriodName(limit.period))}});
   // The helper always raises; should it not, the limit still holds.
   throw Error(errcodes::kLimitReached, "limit of \"" + resource + "\" reached");
+}
+
+// --- the Redis backend (pg_tenant.meter_backend = redis) ---------------------------------------
+
+redis::Client redis_client;  // one lazy connection per backend, reused
+uint64 connected_url_version = 0;
+TimestampTz next_connect_attempt = 0;
+int connect_backoff_ms = 0;
+TimestampTz last_open_warning = 0;
+
+std::string RedisKey(const MeterKey &key) {
+  char tenant[37];
+  UuidBytes bytes;
+  memcpy(bytes.data(), key.tenant.data, UUID_LEN);
+  FormatUuid(bytes, tenant);
+  return std::string("pg_tenant:") + tenant + ":" + key.resource + ":" + std::to_string(key.window_start);
+}
+
+int64 TtlMs(Period period, int64 window_start) {
+  if (period == Period::kNone) return 0;
+  return (WindowEnd(period, window_start) - window_start) / 1000 + 1000;  // a second of grace
+}
+
+// Counts made locally (redis_failure = local) go to Redis once it answers again.
+void Reconcile() {
+  struct Pending {
+    MeterKey key;
+    int32 period;
+    uint64 amount;
+  };
+  List *pending = PgCall([] {
+    List *out = NIL;
+    LWLockAcquire(shared->lock, LW_SHARED);
+    HASH_SEQ_STATUS status;
+    hash_seq_init(&status, meters);
+    MeterEntry *entry;
+    while ((entry = static_cast<MeterEntry *>(hash_seq_search(&status))) != nullptr) {
+      if (entry->key.database != MyDatabaseId || pg_atomic_read_u64(&entry->pending) == 0) continue;
+      auto *p = static_cast<Pending *>(palloc(sizeof(Pending)));
+      p->key = entry->key;
+      p->period = entry->period;
+      p->amount = pg_atomic_exchange_u64(&entry->pending, 0);
+      out = lappend(out, p);
+    }
+    LWLockRelease(shared->lock);
+    return out;
+  });
+  ListCell *cell;
+  foreach (cell, pending) {
+    auto *p = static_cast<Pending *>(lfirst(cell));
+    std::string error;
+    if (!redis_client.Add(RedisKey(p->key), static_cast<int64>(p->amount),
+                          TtlMs(static_cast<Period>(p->period), p->key.window_start), &error)) {
+      // Still unreachable: keep them for the next time.
+      PgCall([&] { (void)CountIn(p->key, static_cast<Period>(p->period), 0, false, 0, false); });
+      PgCall([&] {
+        LWLockAcquire(shared->lock, LW_SHARED);
+        auto *entry = static_cast<MeterEntry *>(hash_search(meters, &p->key, HASH_FIND, nullptr));
+        if (entry != nullptr) pg_atomic_fetch_add_u64(&entry->pending, p->amount);
+        LWLockRelease(shared->lock);
+      });
+    }
+  }
+}
+
+// Connects lazily; after a failure, waits (doubling up to 5 s) before the next attempt, so a
+// Redis outage costs each call no more than a check of the clock.
+bool EnsureRedis(std::string *error) {
+  if (connected_url_version != redis_url_version) {
+    redis_client.Disconnect();
+    connected_url_version = redis_url_version;
+    next_connect_attempt = 0;
+  }
+  if (redis_client.Connected()) return true;
+  const TimestampTz now = GetCurrentTimestamp();
+  if (now < next_connect_attempt) {
+    *error = "Redis was unreachable; reconnecting after a pause";
+    return false;
+  }
+  std::string url_error;
+  auto url = redis::ParseRedisUrl(redis_url != nullptr ? redis_url : "", &url_error);
+  if (!url) {
+    *error = "pg_tenant.redis_url is not set or invalid: " + url_error;
+    return false;
+  }
+  if (!redis_client.Connect(*url, redis_connect_timeout_ms, redis_command_timeout_ms, error)) {
+    connect_backoff_ms = connect_backoff_ms == 0 ? 100 : std::min(connect_backoff_ms * 2, 5000);
+    next_connect_attempt = now + static_cast<TimestampTz>(connect_backoff_ms) * 1000;
+    return false;
+  }
+  connect_backoff_ms = 0;
+  Reconcile();
+  return true;
+}
+
+// Returns the count as meters() does; on a Redis failure applies pg_tenant.redis_failure.
+Count CountInRedis(const MeterKey &key, Period period, uint64 amount, bool limited, uint64 limit) {
+  std::string error;
+  if (EnsureRedis(&error)) {
+    redis::MeterReply reply = redis_client.Meter(RedisKey(key), static_cast<int64>(amount),
+                                                 limited ? static_cast<int64>(limit) : -1, TtlMs(period, key.window_start));
+    if (reply.status == redis::MeterReply::Status::kCounted) return {Outcome::kCounted, static_cast<uint64>(reply.used)};
+    if (reply.status == redis::MeterReply::Status::kOverLimit) return {Outcome::kOverLimit, static_cast<uint64>(reply.used)};
+    error = reply.error;
+    connect_backoff_ms = connect_backoff_ms == 0 ? 100 : std::min(connect_backoff_ms * 2, 5000);
+    next_connect_attempt = GetCurrentTimestamp() + static_cast<TimestampTz>(connect_backoff_ms) * 1000;
+  }
+  switch (redis_failure) {
+    case kFailOpen: {
+      const TimestampTz now = GetCurrentTimestamp();
+      if (now - last_open_warning >= 10 * USECS_PER_SEC) {
+        last_open_warning = now;
+        PgCall([&] {
+          ereport(WARNING, (errcode(errcodes::kRedisUnavailable),
+                            errmsg("Redis meter backend unavailable, letting meter calls through: %s", error.c_str()),
+                            errhint("pg_tenant.redis_failure = open; this warning repeats at most every 10 s.")));
+        });
+      }
+      return {Outcome::kCounted, std::numeric_limits<uint64>::max()};  // not counted anywhere: left unknown
+    }
+    case kFailLocal:
+      return PgCall([&] { return CountIn(key, period, amount, limited, limit, true); });
+    default:
+      throw Error(errcodes::kRedisUnavailable, "Redis meter backend unavailable: " + error, "",
+                  "Check pg_tenant.redis_url and the Redis server; pg_tenant.redis_failure = open or local keeps "
+                  "meters working during an outage.");
+  }
 }
 
 // tenant.meter / tenant.try_meter. Returns whether the amount was counted; *left is what the
@@ -200,7 +350,10 @@ bool Meter(FunctionCallInfo fcinfo, bool raise, std::optional<uint64> *left) {
   key.tenant = tenant;
   memcpy(key.resource, resource.data(), resource.size());
   key.window_start = WindowStart(limit.period, GetCurrentTimestamp());
-  const Count count = PgCall([&] { return CountIn(key, limit.period, static_cast<uint64>(amount), limit.limited, limit.value); });
+  const Count count =
+      meter_backend == kBackendRedis
+          ? CountInRedis(key, limit.period, static_cast<uint64>(amount), limit.limited, limit.value)
+          : PgCall([&] { return CountIn(key, limit.period, static_cast<uint64>(amount), limit.limited, limit.value); });
   if (count.outcome == Outcome::kTableFull)
     throw Error(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED, "the meter table is full",
                 "pg_tenant.max_meters (" + std::to_string(max_meters) + ") counters are in use.",
@@ -209,7 +362,7 @@ bool Meter(FunctionCallInfo fcinfo, bool raise, std::optional<uint64> *left) {
     if (raise) RaiseLimitReached(resource, limit, count.used);
     return false;
   }
-  if (limit.limited) *left = limit.value - count.used;
+  if (limit.limited && count.used <= limit.value) *left = limit.value - count.used;  // open mode: unknown
   return true;
 }
 
@@ -313,6 +466,7 @@ void Load() {
         if (!found) {
           entry->period = static_cast<int32>(period);
           pg_atomic_init_u64(&entry->used, 0);
+          pg_atomic_init_u64(&entry->pending, 0);
         }
         pg_atomic_fetch_add_u64(&entry->used, used);  // calls made before the load add up
       }
@@ -324,6 +478,20 @@ void Load() {
   PopActiveSnapshot();
   CommitTransactionCommand();
 }
+
+bool CheckRedisUrl(char **newval, void **, GucSource) {
+  if (*newval == nullptr || (*newval)[0] == '\0') return true;
+  std::string error;
+  if (!redis::ParseRedisUrl(*newval, &error)) {
+    GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
+    GUC_check_errmsg("invalid Redis URL: %s", error.c_str());
+    GUC_check_errhint("The form is redis://[:password@]host:port[/db].");
+    return false;
+  }
+  return true;
+}
+
+void AssignRedisUrl(const char *, void *) { ++redis_url_version; }
 
 volatile sig_atomic_t shutdown_requested = false;
 
@@ -346,6 +514,20 @@ void Init() {
                           PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
   DefineCustomStringVariable("pg_tenant.database", "The database whose meters the background worker persists.",
                              nullptr, &meter_database, "postgres", PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+  DefineCustomEnumVariable("pg_tenant.meter_backend", "Where meters count: shmem (this server) or redis (shared).",
+                           nullptr, &meter_backend, kBackendShmem, kBackendOptions, PGC_SUSET, 0, nullptr, nullptr,
+                           nullptr);
+  DefineCustomStringVariable("pg_tenant.redis_url", "The Redis server of the redis meter backend.",
+                             "redis://[:password@]host:port[/db]", &redis_url, "", PGC_SUSET, GUC_SUPERUSER_ONLY,
+                             CheckRedisUrl, AssignRedisUrl, nullptr);
+  DefineCustomIntVariable("pg_tenant.redis_connect_timeout", "Longest wait to connect to Redis.", nullptr,
+                          &redis_connect_timeout_ms, 200, 1, 60000, PGC_SUSET, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("pg_tenant.redis_command_timeout", "Longest wait for a Redis reply.", nullptr,
+                          &redis_command_timeout_ms, 200, 1, 60000, PGC_SUSET, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+  DefineCustomEnumVariable("pg_tenant.redis_failure",
+                           "When Redis is unreachable: closed (error), open (let calls through), local (count here).",
+                           nullptr, &redis_failure, kFailClosed, kFailureOptions, PGC_SUSET, 0, nullptr, nullptr,
+                           nullptr);
   previous_shmem_request = shmem_request_hook;
   shmem_request_hook = RequestSharedMemory;
   previous_shmem_startup = shmem_startup_hook;

@@ -1,7 +1,7 @@
 -- Meters (tenant.meter / try_meter) and feature flags, as an application role.
 -- Meter counts live in shared memory and are not transactional: every run uses new tenants.
 BEGIN;
-SELECT plan(35);
+SELECT plan(37);
 
 CREATE ROLE meter_app NOLOGIN;
 GRANT EXECUTE ON FUNCTION tenant.set(uuid), tenant.set(text), tenant.reset(), tenant.meter(text, bigint),
@@ -71,6 +71,18 @@ SELECT is(tenant.try_meter('per_second'), true, 'the next second is a new window
 SELECT tenant.set('meter-b') IS NOT NULL AS entered_b;
 SELECT is(tenant.meter('api_calls', 5), 0::bigint, 'B''s override allows 5, A''s usage is not B''s');
 SELECT throws_ok($$SELECT tenant.meter('api_calls')$$, 'TN006', NULL, 'B stops at 5');
+
+-- A plan without an upgrade URL: the same error, without a HINT (and no crash: regression test
+-- for a NULL SQL parameter).
+RESET ROLE;
+SELECT tenant.create('Meter C', 'meter-c') AS mc \gset
+SELECT tenant.set_limit('free', 'no_url_calls', 1);
+SET LOCAL ROLE meter_app;
+SELECT tenant.set('meter-c') IS NOT NULL AS entered_c;
+SELECT is(tenant.meter('no_url_calls'), 0::bigint, 'the free plan allows one call');
+SELECT throws_ok($$SELECT tenant.meter('no_url_calls')$$, 'TN006', 'limit of "no_url_calls" reached',
+                 'a plan without an upgrade URL still gets TN006');
+SELECT tenant.set('meter-b') IS NOT NULL AS entered_b_for_bad_input;
 
 -- Bad input.
 SELECT throws_ok($$SELECT tenant.meter(NULL)$$, '22004', NULL, 'NULL resource');

@@ -1,0 +1,146 @@
+#include "redis/client.hpp"
+
+#include <hiredis/hiredis.h>
+
+#include <sys/time.h>
+
+#include "common/cpp_only.hpp"  // last: fails the build if PostgreSQL crept in
+
+namespace pg_tenant::redis {
+namespace {
+
+// KEYS[1] counter; ARGV amount, limit (-1: none), ttl in ms (0: none). Returns {counted, used}.
+constexpr const char *kMeterScript = R"LUA(
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+local amount = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+if limit >= 0 and used + amount > limit then
+  return {0, used}
+end
+used = redis.call('INCRBY', KEYS[1], amount)
+local ttl = tonumber(ARGV[3])
+if ttl > 0 and redis.call('PTTL', KEYS[1]) < 0 then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+end
+return {1, used}
+)LUA";
+
+struct ReplyDeleter {
+  void operator()(redisReply *reply) const { freeReplyObject(reply); }
+};
+using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
+
+timeval Milliseconds(int ms) { return timeval{ms / 1000, (ms % 1000) * 1000}; }
+
+}  // namespace
+
+void Client::ContextDeleter::operator()(redisContext *context) const { redisFree(context); }
+
+Client::Client() = default;
+Client::~Client() = default;
+
+void Client::Disconnect() {
+  context_.reset();
+  script_sha_.clear();
+}
+
+bool Client::Connect(const RedisUrl &url, int connect_timeout_ms, int command_timeout_ms, std::string *error) {
+  Disconnect();
+  std::unique_ptr<redisContext, ContextDeleter> context(
+      redisConnectWithTimeout(url.host.c_str(), url.port, Milliseconds(connect_timeout_ms)));
+  if (context == nullptr) {
+    *error = "cannot allocate a Redis context";
+    return false;
+  }
+  if (context->err) {
+    *error = "cannot connect to Redis at " + url.host + ":" + std::to_string(url.port) + ": " + context->errstr;
+    return false;
+  }
+  if (redisSetTimeout(context.get(), Milliseconds(command_timeout_ms)) != REDIS_OK) {
+    *error = std::string("cannot set the Redis command timeout: ") + context->errstr;
+    return false;
+  }
+  if (!url.password.empty()) {
+    Reply reply(static_cast<redisReply *>(redisCommand(context.get(), "AUTH %s", url.password.c_str())));
+    if (reply == nullptr || reply->type == REDIS_REPLY_ERROR) {
+      *error = std::string("Redis AUTH failed: ") + (reply ? reply->str : context->errstr);
+      return false;
+    }
+  }
+  if (url.db != 0) {
+    Reply reply(static_cast<redisReply *>(redisCommand(context.get(), "SELECT %d", url.db)));
+    if (reply == nullptr || reply->type == REDIS_REPLY_ERROR) {
+      *error = "Redis SELECT " + std::to_string(url.db) + " failed: " + (reply ? reply->str : context->errstr);
+      return false;
+    }
+  }
+  context_ = std::move(context);
+  if (!LoadScript(error)) {
+    Disconnect();
+    return false;
+  }
+  return true;
+}
+
+bool Client::LoadScript(std::string *error) {
+  Reply reply(static_cast<redisReply *>(redisCommand(context_.get(), "SCRIPT LOAD %s", kMeterScript)));
+  if (reply == nullptr || reply->type != REDIS_REPLY_STRING) {
+    *error = std::string("Redis SCRIPT LOAD failed: ") + (reply ? (reply->str ? reply->str : "?") : context_->errstr);
+    return false;
+  }
+  script_sha_.assign(reply->str, reply->len);
+  return true;
+}
+
+MeterReply Client::Meter(const std::string &key, int64_t amount, int64_t limit, int64_t ttl_ms) {
+  MeterReply result;
+  if (!Connected()) {
+    result.error = "not connected";
+    return result;
+  }
+  const std::string a = std::to_string(amount), l = std::to_string(limit), t = std::to_string(ttl_ms);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    Reply reply(static_cast<redisReply *>(redisCommand(context_.get(), "EVALSHA %s 1 %b %s %s %s", script_sha_.c_str(),
+                                                       key.data(), key.size(), a.c_str(), l.c_str(), t.c_str())));
+    if (reply == nullptr) {  // I/O error or timeout: the context is unusable
+      result.error = context_->errstr;
+      Disconnect();
+      return result;
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+      const std::string message(reply->str, reply->len);
+      if (attempt == 0 && message.rfind("NOSCRIPT", 0) == 0) {  // the server lost its scripts
+        std::string error;
+        if (!LoadScript(&error)) {
+          result.error = error;
+          Disconnect();
+          return result;
+        }
+        continue;
+      }
+      result.error = message;
+      return result;
+    }
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[0]->type != REDIS_REPLY_INTEGER || reply->element[1]->type != REDIS_REPLY_INTEGER) {
+      result.error = "unexpected reply from the meter script";
+      return result;
+    }
+    result.status = reply->element[0]->integer == 1 ? MeterReply::Status::kCounted : MeterReply::Status::kOverLimit;
+    result.used = reply->element[1]->integer;
+    return result;
+  }
+  result.error = "the meter script could not be loaded";
+  return result;
+}
+
+bool Client::Add(const std::string &key, int64_t amount, int64_t ttl_ms, std::string *error) {
+  MeterReply reply = Meter(key, amount, -1, ttl_ms);
+  if (reply.status == MeterReply::Status::kFailed) {
+    *error = reply.error;
+    return false;
+  }
+  return true;
+}
+
+}  // namespace pg_tenant::redis

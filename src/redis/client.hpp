@@ -1,0 +1,50 @@
+// A hiredis client for meters: one per backend, no PostgreSQL inside (every reply and context is
+// owned by a unique_ptr and freed exactly once; errors come back as values, never as a longjmp).
+#pragma once
+
+#include "redis/url.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+struct redisContext;
+
+namespace pg_tenant::redis {
+
+struct MeterReply {
+  enum class Status { kCounted, kOverLimit, kFailed } status = Status::kFailed;
+  int64_t used = 0;   // after counting, or the current value when over the limit
+  std::string error;  // kFailed: why
+};
+
+class Client {
+ public:
+  Client();
+  ~Client();
+  Client(const Client &) = delete;
+  Client &operator=(const Client &) = delete;
+
+  bool Connected() const { return context_ != nullptr; }
+  // Connects with the timeouts, AUTH, SELECT db and loads the meter script. On failure the
+  // client stays disconnected and *error says why.
+  bool Connect(const RedisUrl &url, int connect_timeout_ms, int command_timeout_ms, std::string *error);
+  void Disconnect();
+
+  // Atomic check-and-increment of key by amount against limit (-1: unlimited); the key expires
+  // ttl_ms after its first count (0: never). One round trip (EVALSHA; reloads on NOSCRIPT).
+  MeterReply Meter(const std::string &key, int64_t amount, int64_t limit, int64_t ttl_ms);
+
+  // Adds counts made while Redis was unreachable (reconciliation); false on failure.
+  bool Add(const std::string &key, int64_t amount, int64_t ttl_ms, std::string *error);
+
+ private:
+  struct ContextDeleter {
+    void operator()(redisContext *context) const;
+  };
+  bool LoadScript(std::string *error);
+  std::unique_ptr<redisContext, ContextDeleter> context_;
+  std::string script_sha_;
+};
+
+}  // namespace pg_tenant::redis
