@@ -370,7 +370,16 @@ SELECT tenant.set_tenant_limit(:'tm', 'api_calls', 50, 'hour');
 SELECT results_eq(format('SELECT used, "limit", period FROM tenant.usage(%L) WHERE resource = %L', :'tm', 'api_calls'),
                   $$VALUES (42::bigint, 50::bigint, 'hour')$$, 'usage(): a meter with its limit');
 \else
-SELECT skip('tenant._meter_usage() is the meters'' own: meter rows are covered by their tests', 2);
+-- The real meters (shared memory): count 42 in the current hour for tenant M, then read usage().
+SELECT tenant.set_tenant_limit(:'tm', 'usage_calls', 50, 'hour');
+SELECT tenant.set(:'tm') IS NOT NULL AS entered_m;
+SELECT tenant.meter('usage_calls', 42) AS left_after_42;
+SELECT tenant.reset();
+SELECT results_eq(format('SELECT used, "limit", period, kind FROM tenant.usage(%L) WHERE resource = %L', :'tm', 'usage_calls'),
+                  $$VALUES (42::bigint, 50::bigint, 'hour', 'meter')$$, 'usage(): a meter with its limit and period');
+SELECT is((SELECT window_start FROM tenant.usage(:'tm') WHERE resource = 'usage_calls'),
+          date_trunc('hour', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
+          'usage(): the meter''s window starts at the UTC hour');
 \endif
 
 -------------------------------------------------------------------------------------------------
