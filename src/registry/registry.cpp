@@ -192,7 +192,6 @@ const TenantRecord *Remember(const TenantRecord &fetched) {
       entry->features = DatumGetJsonbP(datumCopy(JsonbPGetDatum(fetched.features), false, -1));
       MemoryContextSwitchTo(previous);
     }
-
     auto *slug_entry = static_cast<SlugEntry *>(hash_search(by_slug, fetched.slug, HASH_ENTER, &found));
     slug_entry->id = fetched.id;
     return static_cast<const TenantRecord *>(entry);

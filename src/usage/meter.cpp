@@ -246,8 +246,8 @@ void Reconcile() {
     std::string error;
     if (!redis_client.Add(RedisKey(p->key), static_cast<int64>(p->amount),
                           TtlMs(static_cast<Period>(p->period), p->key.window_start), &error)) {
-      // Still unreachable: keep them for the next time.
-      PgCall([&] { (void)CountIn(p->key, static_cast<Period>(p->period), 0, false, 0, false); });
+      // Still unreachable: keep them for the next time (the entry is still there: only the
+      // flusher frees entries, and only those of ended windows).
       PgCall([&] {
         LWLockAcquire(shared->lock, LW_SHARED);
         auto *entry = static_cast<MeterEntry *>(hash_search(meters, &p->key, HASH_FIND, nullptr));
