@@ -10,10 +10,10 @@ export RESULTS=/tmp/pg_tenant-results.txt
 : >"$RESULTS"
 . test/lib.sh
 
-echo "== build and install (PGXS)"
-make -s clean >/dev/null
+echo "== build and install (PGXS; headers are tracked, so no clean build is needed)"
 make -s -j2
 make -s install
+make -s -C test/bridge install   # the test-only library of bridge probes (sql/04_bridge.sql)
 
 echo "== unit tests (CMake + ctest)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

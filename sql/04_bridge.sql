@@ -1,12 +1,14 @@
--- The C++/PostgreSQL bridge. The probes are C symbols of the module without SQL functions in the
--- extension; the test declares them here, as superuser.
+-- The C++/PostgreSQL bridge. The probes live in the test-only library pg_tenant_bridge_probes
+-- (test/bridge/), built from the bridge's source; the test declares them here, as superuser.
 CREATE SCHEMA bridge_test;
 CREATE FUNCTION bridge_test.throw(kind text) RETURNS void
-    LANGUAGE c STRICT AS 'pg_tenant', 'pg_tenant_selftest_throw';
+    LANGUAGE c STRICT AS 'pg_tenant_bridge_probes', 'pg_tenant_selftest_throw';
 CREATE FUNCTION bridge_test.pg_error(input text) RETURNS integer
-    LANGUAGE c STRICT AS 'pg_tenant', 'pg_tenant_selftest_pg_error';
+    LANGUAGE c STRICT AS 'pg_tenant_bridge_probes', 'pg_tenant_selftest_pg_error';
+CREATE FUNCTION bridge_test.throw_in_pgcall(input text) RETURNS integer
+    LANGUAGE c STRICT AS 'pg_tenant_bridge_probes', 'pg_tenant_selftest_throw_in_pgcall';
 CREATE FUNCTION bridge_test.live_probes() RETURNS bigint
-    LANGUAGE c STRICT AS 'pg_tenant', 'pg_tenant_selftest_live_probes';
+    LANGUAGE c STRICT AS 'pg_tenant_bridge_probes', 'pg_tenant_selftest_live_probes';
 CREATE FUNCTION bridge_test.backend_bytes() RETURNS bigint LANGUAGE sql AS
     $$ SELECT sum(total_bytes)::bigint FROM pg_backend_memory_contexts $$;
 -- Resident memory of this backend (C++ heap included), from /proc.
@@ -29,6 +31,11 @@ SELECT bridge_test.pg_error('41');
 SELECT bridge_test.pg_error('forty-one');
 SELECT error_of($$SELECT bridge_test.pg_error('99999999999')$$);
 -- ... and unwinds the C++ destructors of every frame it crosses.
+-- A C++ exception that leaves a PgCall restores PostgreSQL's error stack: a later error is an
+-- ERROR, not a jump into a dead frame.
+SELECT bridge_test.throw_in_pgcall('7');
+SELECT error_of($$SELECT bridge_test.throw_in_pgcall('seven')$$);
+SELECT 1 AS backend_alive;
 SELECT bridge_test.live_probes();
 
 -- 10,000 failing calls of each kind: no probe left alive, no memory kept.

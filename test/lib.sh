@@ -28,3 +28,10 @@ free_port() {
   done
   return 1
 }
+
+# sqlstate_of DB SQL: the SQLSTATE of the error SQL raises, or "no error".
+sqlstate_of() {
+  local out
+  out=$(psql -X -q -At -v ON_ERROR_STOP=1 -v VERBOSITY=sqlstate -d "$1" -c "$2" 2>&1 >/dev/null)
+  sed -nE 's/^(psql:[^ ]* )?ERROR: +([0-9A-Z]{5}).*/\2/p' <<<"$out" | head -n 1 | grep . || echo "no error"
+}

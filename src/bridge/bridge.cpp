@@ -11,11 +11,21 @@ const char *PgError::what() const noexcept {
 namespace bridge {
 
 void ThrowCaughtPgError(MemoryContext context_before_call) {
-  // PostgreSQL left us in ErrorContext; the copy must live in the caller's context.
+  // PostgreSQL left us in ErrorContext; the copy must live in the caller's context. Copying
+  // allocates, and may itself fail: that failure must not longjmp past the C++ frames either.
   MemoryContextSwitchTo(context_before_call);
-  ErrorData *data = CopyErrorData();
+  ErrorData *volatile data = nullptr;
+  {
+    PgExceptionStacks restore_on_exit;
+    sigjmp_buf local_exception_stack;
+    if (sigsetjmp(local_exception_stack, 0) == 0) {
+      PG_exception_stack = &local_exception_stack;
+      data = CopyErrorData();
+    }
+  }
+  MemoryContextSwitchTo(context_before_call);
   FlushErrorState();
-  throw PgError(data);
+  throw PgError(data);  // data is nullptr when the copy failed: Invoke reports out of memory
 }
 
 namespace {
@@ -40,6 +50,7 @@ Datum Invoke(FunctionBody body, FunctionCallInfo fcinfo) {
     return body(fcinfo);
   } catch (const PgError &e) {
     pg_error = e.data();
+    pending.sqlstate = 0;
   } catch (const Error &e) {
     pending.sqlstate = e.sqlstate();
     Copy(pending.message, e.what());
@@ -61,6 +72,11 @@ Datum Invoke(FunctionBody body, FunctionCallInfo fcinfo) {
   }
   // Every exception object and every C++ local of the body is destroyed by now.
   if (pg_error != nullptr) ReThrowError(pg_error);
+  if (pending.sqlstate == 0) {  // a PgError whose ErrorData could not be copied
+    pending.sqlstate = ERRCODE_OUT_OF_MEMORY;
+    Copy(pending.message, "out of memory while copying a PostgreSQL error in pg_tenant");
+    pending.detail[0] = pending.hint[0] = '\0';
+  }
   ereport(ERROR, (errcode(pending.sqlstate), errmsg_internal("%s", pending.message),
                   pending.detail[0] ? errdetail_internal("%s", pending.detail) : 0,
                   pending.hint[0] ? errhint("%s", pending.hint) : 0));

@@ -63,27 +63,37 @@ Datum Invoke(FunctionBody body, FunctionCallInfo fcinfo);
 // Called by PgCall after PostgreSQL longjmp'd to it: copies and flushes the error, throws PgError.
 [[noreturn]] void ThrowCaughtPgError(MemoryContext context_before_call);
 
+// Restores PostgreSQL's error-handling stacks when it goes out of scope, however the scope is
+// left: normally, by a C++ exception from the callee, or after PostgreSQL longjmp'd back.
+class PgExceptionStacks {
+ public:
+  PgExceptionStacks() noexcept : exception_stack_(PG_exception_stack), context_stack_(error_context_stack) {}
+  ~PgExceptionStacks() noexcept {
+    PG_exception_stack = exception_stack_;
+    error_context_stack = context_stack_;
+  }
+  PgExceptionStacks(const PgExceptionStacks &) = delete;
+  PgExceptionStacks &operator=(const PgExceptionStacks &) = delete;
+
+ private:
+  sigjmp_buf *exception_stack_;
+  ErrorContextCallback *context_stack_;
+};
+
 // Runs fn (which calls PostgreSQL) so that a PostgreSQL error becomes a PgError exception.
+// fn itself must own no object with a destructor across a call that can ereport: the longjmp
+// lands here, not in fn.
 template <typename Fn>
 auto PgCall(Fn &&fn) -> decltype(fn()) {
   MemoryContext context_before_call = CurrentMemoryContext;
-  ErrorContextCallback *saved_error_context = error_context_stack;
-  sigjmp_buf *saved_exception_stack = PG_exception_stack;
-  sigjmp_buf local_exception_stack;
-  if (sigsetjmp(local_exception_stack, 0) == 0) {
-    PG_exception_stack = &local_exception_stack;
-    if constexpr (std::is_void_v<decltype(fn())>) {
-      fn();
-      PG_exception_stack = saved_exception_stack;
-      return;
-    } else {
-      auto result = fn();
-      PG_exception_stack = saved_exception_stack;
-      return result;
+  {
+    PgExceptionStacks restore_on_exit;
+    sigjmp_buf local_exception_stack;
+    if (sigsetjmp(local_exception_stack, 0) == 0) {
+      PG_exception_stack = &local_exception_stack;
+      return fn();
     }
   }
-  PG_exception_stack = saved_exception_stack;
-  error_context_stack = saved_error_context;
   ThrowCaughtPgError(context_before_call);
 }
 

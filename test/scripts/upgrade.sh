@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Upgrades: every earlier version installs, takes data, and ALTER EXTENSION pg_tenant UPDATE
-# brings it to the current default version with the data in place; an upgraded extension has
-# exactly the objects of a fresh install.
+# brings it to the current default version with the data in place; the upgraded extension is
+# then, definition by definition (test/definitions.sql: function bodies, columns, constraints,
+# indexes, triggers, event triggers, ACLs, comments), the same as a fresh install. A database
+# still at the previous release keeps working with this version's library until it is updated.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib.sh
@@ -9,16 +11,14 @@ cd "$(dirname "$0")/../.."
 current=$(sed -nE "s/^default_version *= *'([^']+)'/\1/p" pg_tenant.control)
 # Versions named by the scripts: install scripts and upgrade targets.
 versions=$(ls extension/ | sed -nE 's/^pg_tenant--([0-9.]+)\.sql$/\1/p; s/^pg_tenant--[0-9.]+--([0-9.]+)\.sql$/\1/p' | sort -uV)
-members() {  # every object of the extension, described
-  q "$1" "SELECT string_agg(pg_describe_object(classid, objid, objsubid), E'\n' ORDER BY 1)
-            FROM pg_depend WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
-             AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_tenant')"
-}
+previous=$(echo "$versions" | grep -vx "$current" | tail -n 1)
+definitions() { psql -X -q -d "$1" -f test/definitions.sql; }
 
 dropdb --if-exists pt_upgrade_fresh 2>/dev/null
 createdb pt_upgrade_fresh
 check "fresh install of $current" q pt_upgrade_fresh "CREATE EXTENSION pg_tenant"
-fresh=$(members pt_upgrade_fresh)
+fresh=$(definitions pt_upgrade_fresh)
+check "the definitions of a fresh install are readable" test "$(echo "$fresh" | grep -c '^function ')" -gt 50
 
 for v in $versions; do
   [ "$v" = "$current" ] && continue
@@ -29,17 +29,44 @@ for v in $versions; do
   q "$db" "SELECT count(tenant.create('Tenant ' || i, 'up-' || i)) FROM generate_series(1, 20) AS i" >/dev/null
   q "$db" "INSERT INTO tenant.plans (name, upgrade_url) VALUES ('pro', 'https://example.com/up')" >/dev/null
   # 0.1.0-0.3.0 kept per-tenant limits in tenants.limit_overrides; 0.4.0 moves them to tenant_limits.
-  q "$db" "UPDATE tenant.tenants SET limit_overrides = '{\"users\": 7, \"api_calls\": 1000}' WHERE slug = 'up-3'" >/dev/null
+  if [ "$(q "$db" "SELECT count(*) FROM pg_attribute WHERE attrelid = 'tenant.tenants'::regclass AND attname = 'limit_overrides'")" = 1 ]; then
+    q "$db" "UPDATE tenant.tenants SET limit_overrides = '{\"users\": 7, \"api_calls\": 1000}' WHERE slug = 'up-3'" >/dev/null
+  else
+    q "$db" "SELECT tenant.set_tenant_limit(id, 'users', 7), tenant.set_tenant_limit(id, 'api_calls', 1000)
+               FROM tenant.tenants WHERE slug = 'up-3'" >/dev/null
+  fi
+  if [ "$v" = "$previous" ]; then
+    # The library is already this version's: the previous release's SQL must still work with it.
+    q "$db" "CREATE TABLE public.up_items (tenant_id uuid, id int)" >/dev/null
+    check_eq "$v with the $current library: protect" "up_items" "$(q "$db" "SELECT tenant.protect('public.up_items')")"
+    check "$v with the $current library: DDL on a protected table" q "$db" "ALTER TABLE public.up_items ADD COLUMN note text"
+    check_eq "$v with the $current library: the guard still refuses" "TN005" \
+      "$(sqlstate_of "$db" "ALTER TABLE public.up_items DISABLE ROW LEVEL SECURITY")"
+    check_eq "$v with the $current library: context" "t" \
+      "$(q "$db" "BEGIN; SELECT tenant.set('up-1') IS NOT NULL; INSERT INTO public.up_items (id) VALUES (1); COMMIT;" | head -n 1)"
+  fi
   before=$(q "$db" "SELECT string_agg(id || slug || plan || status || created_at, ',' ORDER BY id) FROM tenant.tenants")
   check "ALTER EXTENSION UPDATE from $v" q "$db" "ALTER EXTENSION pg_tenant UPDATE"
   check_eq "version after update from $v" "$current" "$(q "$db" "SELECT extversion FROM pg_extension WHERE extname = 'pg_tenant'")"
   check_eq "tenants kept across update from $v" "$before" \
     "$(q "$db" "SELECT string_agg(id || slug || plan || status || created_at, ',' ORDER BY id) FROM tenant.tenants")"
   check_eq "plans kept across update from $v" "free,pro" "$(q "$db" "SELECT string_agg(name, ',' ORDER BY name) FROM tenant.plans")"
-  check_eq "limit overrides moved to tenant_limits on update from $v" "api_calls=1000,users=7" \
+  check_eq "limit overrides kept in tenant_limits on update from $v" "api_calls=1000,users=7" \
     "$(q "$db" "SELECT string_agg(l.resource || '=' || l.\"limit\", ',' ORDER BY l.resource) FROM tenant.tenant_limits l JOIN tenant.tenants t ON t.id = l.tenant_id WHERE t.slug = 'up-3'")"
   check_eq "context works after update from $v" "t" "$(q "$db" "SELECT tenant.set('up-1') IS NOT NULL")"
-  check_eq "upgraded from $v has exactly the objects of a fresh install" "$fresh" "$(members "$db")"
+  upgraded=$(definitions "$db")
+  if [ -n "$upgraded" ] && [ "$upgraded" = "$fresh" ]; then
+    pass "upgraded from $v has exactly the definitions of a fresh install"
+  else
+    fail "upgraded from $v differs from a fresh install"
+    diff <(echo "$fresh") <(echo "$upgraded") | head -n 40 | sed 's/^/    /'
+  fi
+  if [ "$v" = "$previous" ]; then
+    check_eq "rows of a protected table kept across update from $v" "1" \
+      "$(q "$db" "SELECT count(*) FROM public.up_items")"
+    check "a protected table stays protected across update from $v" \
+      test -z "$(q "$db" "SELECT rule FROM tenant.audit() WHERE object = 'up_items' AND severity = 'critical'")"
+  fi
   dropdb "$db"
 done
 dropdb pt_upgrade_fresh

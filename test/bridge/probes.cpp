@@ -1,11 +1,15 @@
-// Probes that prove the bridge works, used by test/pgtap/bridge.sql. They are not part of the SQL
-// API: the extension script does not create SQL functions for them; the test creates them (as
-// superuser) in a scratch schema.
+// Probes that prove the bridge works, used by sql/04_bridge.sql. They live in a test-only library
+// (pg_tenant_bridge_probes, test/bridge/Makefile) built with the bridge's own source; the test
+// declares SQL functions for them (as superuser) in a scratch schema.
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "bridge/bridge.hpp"
+
+extern "C" {
+PG_MODULE_MAGIC;
+}
 
 namespace pg_tenant {
 namespace {
@@ -57,3 +61,16 @@ PG_TENANT_FUNCTION(pg_tenant_selftest_pg_error) {
 
 // selftest_live_probes() returns bigint: Probe objects alive now (0 unless a destructor was skipped).
 PG_TENANT_FUNCTION(pg_tenant_selftest_live_probes) { PG_RETURN_INT64(pg_tenant::live_probes); }
+
+// selftest_throw_in_pgcall(input text) returns int: a C++ exception leaves a PgCall (and is caught
+// here); then a PostgreSQL error is raised with no PgCall around it. It must reach PostgreSQL's
+// own handler (an ERROR), not the dead frame of the PgCall that was left by the exception.
+PG_TENANT_FUNCTION(pg_tenant_selftest_throw_in_pgcall) {
+  const char *input = text_to_cstring(PG_GETARG_TEXT_PP(0));
+  try {
+    PgCall([] { throw std::runtime_error("thrown inside PgCall"); });
+  } catch (const std::runtime_error &) {
+  }
+  // No C++ object is alive from here on: a longjmp may leave this frame.
+  PG_RETURN_DATUM(DirectFunctionCall1(int4in, CStringGetDatum(input)));
+}

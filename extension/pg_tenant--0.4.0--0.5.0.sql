@@ -1,0 +1,2 @@
+-- pg_tenant 0.4.0 -> 0.5.0
+\echo Use "ALTER EXTENSION pg_tenant UPDATE TO '0.5.0'" to load this file. \quit

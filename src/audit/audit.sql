@@ -1,0 +1,155 @@
+-------------------------------------------------------------------------------------------------
+-- Isolation audit
+-------------------------------------------------------------------------------------------------
+
+CREATE FUNCTION tenant.audit()
+    RETURNS TABLE (object text, rule text, severity text, detail text, fix text)
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+WITH
+user_tables AS (          -- tables of users: not catalogs, not temporary, not an extension's
+    SELECT c.oid AS relid, c.relname, n.nspname, c.relkind, c.relowner, c.relacl,
+           c.relrowsecurity, c.relforcerowsecurity
+      FROM pg_class c
+      JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relkind IN ('r', 'p')
+       AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'tenant')
+       AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp%'
+       AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                        WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')),
+scoped AS (
+    SELECT t.*, s.tenant_column AS col, a.attnum
+      FROM tenant.scoped_tables s
+      JOIN user_tables t ON t.relid = s.relid::oid
+      JOIN pg_attribute a ON a.attrelid = t.relid AND a.attname = s.tenant_column AND NOT a.attisdropped),
+findings AS (
+    -- A table with the tenant column that tenant.protect() never saw.
+    SELECT t.relid::regclass::text, 'unprotected_table', 'critical',
+           'has a uuid column "tenant_id" but no generated policies: every tenant reads every row',
+           format('SELECT tenant.protect(%L);', t.relid::regclass::text)
+      FROM user_tables t
+      JOIN pg_attribute a ON a.attrelid = t.relid AND a.attname = 'tenant_id' AND NOT a.attisdropped
+                         AND a.atttypid = 'uuid'::regtype
+     WHERE NOT EXISTS (SELECT 1 FROM tenant.scoped_tables s WHERE s.relid::oid = t.relid)
+    UNION ALL
+    SELECT s.relid::regclass::text, 'rls_not_enabled', 'critical',
+           'row level security is disabled: the policies are ignored',
+           format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY;', s.relid::regclass)
+      FROM scoped s WHERE NOT s.relrowsecurity
+    UNION ALL
+    SELECT s.relid::regclass::text, 'rls_not_forced', 'critical',
+           'row level security is not forced: the table owner reads every tenant''s rows',
+           format('ALTER TABLE %s FORCE ROW LEVEL SECURITY;', s.relid::regclass)
+      FROM scoped s WHERE NOT s.relforcerowsecurity
+    UNION ALL
+    SELECT s.relid::regclass::text,
+           CASE st.state WHEN 'missing' THEN 'policy_missing' ELSE 'policy_changed' END, 'critical',
+           format('generated policy %I is %s', st.policy,
+                  CASE st.state WHEN 'missing' THEN 'missing' ELSE 'not what tenant.protect() created' END),
+           format('SELECT tenant.protect(%L, %L);', s.relid::regclass::text, s.col)
+      FROM scoped s
+     CROSS JOIN LATERAL (VALUES ('tenant_isolation', tenant._policy_state(s.relid, 'tenant_isolation', true, s.col)),
+                                ('tenant_isolation_guard', tenant._policy_state(s.relid, 'tenant_isolation_guard', false, s.col)))
+           AS st(policy, state)
+     WHERE st.state <> 'current'
+    UNION ALL
+    SELECT s.relid::regclass::text, 'no_tenant_index', 'warning',
+           format('no index leads with %I: every tenant-scoped query scans the whole table', s.col),
+           format('CREATE INDEX ON %s (%I);', s.relid::regclass, s.col)
+      FROM scoped s
+     WHERE NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = s.relid AND i.indkey[0] = s.attnum)
+    UNION ALL
+    -- A uniqueness check across tenants tells one tenant which values another one uses.
+    SELECT s.relid::regclass::text, 'unique_without_tenant',
+           CASE WHEN i.indisprimary THEN 'warning' ELSE 'high' END,
+           format('%s %I does not include %I: a duplicate-key error reveals another tenant''s values',
+                  CASE WHEN i.indisprimary THEN 'primary key' WHEN k.oid IS NOT NULL THEN 'unique constraint'
+                       ELSE 'unique index' END, ic.relname, s.col),
+           CASE WHEN k.oid IS NOT NULL THEN
+                format('ALTER TABLE %s DROP CONSTRAINT %I, ADD CONSTRAINT %I %s (%I, %s);',
+                       s.relid::regclass, k.conname, k.conname,
+                       CASE WHEN i.indisprimary THEN 'PRIMARY KEY' ELSE 'UNIQUE' END, s.col, cols.list)
+           ELSE
+                format('DROP INDEX %s; CREATE UNIQUE INDEX %I ON %s (%I, %s)%s;',
+                       i.indexrelid::regclass, ic.relname, s.relid::regclass, s.col, cols.list,
+                       CASE WHEN i.indpred IS NOT NULL
+                            THEN ' WHERE ' || pg_get_expr(i.indpred, i.indrelid) ELSE '' END)
+           END
+      FROM scoped s
+      JOIN pg_index i ON i.indrelid = s.relid AND i.indisunique
+      JOIN pg_class ic ON ic.oid = i.indexrelid
+      LEFT JOIN pg_constraint k ON k.conindid = i.indexrelid AND k.conrelid = s.relid AND k.contype IN ('p', 'u')
+     CROSS JOIN LATERAL (SELECT string_agg(pg_get_indexdef(i.indexrelid, n, true), ', ' ORDER BY n) AS list
+                           FROM generate_series(1, i.indnkeyatts) AS n) AS cols
+     WHERE NOT (s.attnum = ANY (i.indkey::int2[]))
+       AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)  -- flagged on the parent
+    UNION ALL
+    SELECT s.relid::regclass::text, 'no_tenant_foreign_key', 'high',
+           format('%I has no foreign key to tenant.tenants: rows can name tenants that do not exist', s.col),
+           format('ALTER TABLE %s ADD FOREIGN KEY (%I) REFERENCES tenant.tenants (id) ON DELETE CASCADE;',
+                  s.relid::regclass, s.col)
+      FROM scoped s
+     WHERE NOT EXISTS (SELECT 1 FROM pg_constraint k
+                        WHERE k.conrelid = s.relid AND k.contype = 'f'
+                          AND k.confrelid = 'tenant.tenants'::regclass AND k.conkey = ARRAY[s.attnum])
+    UNION ALL
+    -- Row level security never applies to superusers and BYPASSRLS roles.
+    SELECT quote_ident(r.rolname), 'bypassrls_role', 'high',
+           format('login role %I has BYPASSRLS and can use %s: it reads every tenant''s rows', r.rolname,
+                  string_agg(DISTINCT s.relid::regclass::text, ', ')),
+           format('ALTER ROLE %I NOBYPASSRLS;', r.rolname)
+      FROM pg_roles r
+      JOIN scoped s ON s.relowner = r.oid
+                    OR EXISTS (SELECT 1 FROM aclexplode(s.relacl) g WHERE g.grantee = r.oid)
+     WHERE r.rolcanlogin AND r.rolbypassrls AND NOT r.rolsuper
+     GROUP BY r.rolname
+    UNION ALL
+    SELECT s.relid::regclass::text, 'superuser_owner', 'high',
+           format('owned by login superuser %I, to whom row level security never applies', r.rolname),
+           format('DO $fix$ BEGIN CREATE ROLE tenant_table_owner NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $fix$; ALTER TABLE %s OWNER TO tenant_table_owner;',
+                  s.relid::regclass)
+      FROM scoped s JOIN pg_roles r ON r.oid = s.relowner
+     WHERE r.rolcanlogin AND r.rolsuper
+    UNION ALL
+    -- TRUNCATE ignores row level security: a grantee can erase every tenant's rows.
+    SELECT s.relid::regclass::text, 'truncate_granted', 'high',
+           format('TRUNCATE is granted to %s; row level security does not apply to TRUNCATE',
+                  CASE g.grantee WHEN 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(g.grantee)) END),
+           format('REVOKE TRUNCATE ON %s FROM %s;', s.relid::regclass,
+                  CASE g.grantee WHEN 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(g.grantee)) END)
+      FROM scoped s CROSS JOIN LATERAL aclexplode(s.relacl) g
+     WHERE g.privilege_type = 'TRUNCATE' AND g.grantee <> s.relowner
+    UNION ALL
+    -- A view runs with its owner's rights unless security_invoker is set.
+    SELECT v.oid::regclass::text, 'view_without_security_invoker', 'critical',
+           format('reads %s with the rights of its owner %I, not of the querying role',
+                  string_agg(DISTINCT s.relid::regclass::text, ', '), pg_get_userbyid(v.relowner)),
+           format('ALTER VIEW %s SET (security_invoker = true);', v.oid::regclass)
+      FROM pg_class v
+      JOIN pg_rewrite rw ON rw.ev_class = v.oid
+      JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = rw.oid
+                      AND d.refclassid = 'pg_class'::regclass
+      JOIN scoped s ON s.relid = d.refobjid
+     WHERE v.relkind = 'v'
+       AND NOT coalesce('security_invoker=true' = ANY (v.reloptions)
+                     OR 'security_invoker=on' = ANY (v.reloptions), false)
+     GROUP BY v.oid, v.relowner
+    UNION ALL
+    -- In a guarded schema, a shared table is a recorded decision.
+    SELECT t.relid::regclass::text, 'table_without_tenant_column', 'high',
+           format('schema %I is guarded, and the table has no tenant column and no exemption', t.nspname),
+           format('SELECT tenant.exempt(%L, %L);', t.relid::regclass::text, 'shared: <why>')
+      FROM user_tables t
+     WHERE t.nspname = ANY (string_to_array(replace(coalesce(current_setting('pg_tenant.guarded_schemas', true), 'public'), ' ', ''), ','))
+       AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = t.relid AND a.attname = 'tenant_id'
+                          AND NOT a.attisdropped)
+       AND NOT EXISTS (SELECT 1 FROM tenant.scoped_tables s WHERE s.relid::oid = t.relid)
+       AND NOT EXISTS (SELECT 1 FROM tenant.exemptions e WHERE e.schema_name = t.nspname AND e.table_name = t.relname)
+       AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = t.relid)
+)
+SELECT * FROM findings AS f(object, rule, severity, detail, fix)
+ ORDER BY CASE f.severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 ELSE 2 END, f.object, f.rule, f.detail
+$$;
+COMMENT ON FUNCTION tenant.audit() IS 'one row per isolation finding: object, rule, severity, detail, fix SQL';
+
+REVOKE ALL ON FUNCTION tenant.audit() FROM PUBLIC;

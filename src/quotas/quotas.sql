@@ -1,0 +1,725 @@
+-- Exact quotas (tenant.limit_rows). Statement-level AFTER triggers with transition tables keep
+-- tenant.row_counts in the writing transaction: one upsert per tenant per statement,
+-- INSERT ... ON CONFLICT DO UPDATE SET rows = rows + delta RETURNING rows. The counter row stays
+-- locked until the transaction ends, so writers of one tenant serialize on it: under READ
+-- COMMITTED the next one waits and then adds to the committed value; under REPEATABLE READ and
+-- SERIALIZABLE it fails with 40001 (retry). The limit is checked on the incremented value, so
+-- the statement that would pass it fails whole (a multi-row INSERT adds nothing), and ROLLBACK
+-- (or ROLLBACK TO SAVEPOINT) gives the rows back. The triggers are ENABLE ALWAYS, so
+-- session_replication_role = replica (logical replication apply, some restore tools) counts too.
+--
+-- Partitioned tables and inheritance. PostgreSQL fires statement triggers only on the table a
+-- statement names; their transition tables hold the rows of every partition or child it touched
+-- (a row moved to another partition by an UPDATE is an old row and a new row). So the quota
+-- triggers are put on the named table AND on every partition and child: whichever table a
+-- statement names counts, and nothing counts twice. tenant.row_quotas lists every member (root
+-- = the table limit_rows was called for). Partitions created or attached later get the triggers
+-- in the same transaction (event trigger pg_tenant_row_quota_ddl); attached rows are added,
+-- detached rows subtracted (a scan of that partition only). DROP of a member and TRUNCATE of
+-- anything but the whole quota recount the resource (a scan of all its remaining rows).
+--
+-- Limits of the design (documented in the README):
+-- * writers of one tenant's quota serialize on its counter row until commit: the price of
+--   exactness. Other tenants are not slowed.
+-- * UPDATE materialises old and new rows (transition tables) for every UPDATE of a counted
+--   table, even when no tenant changes; COPY and INSERT ... SELECT materialise the new rows.
+-- * counts are dumped with the data (pg_extension_config_dump, same snapshot); after a
+--   data-only restore, or writes with the triggers disabled by a superuser, run
+--   tenant.limit_rows(rel, resource) again: it recounts.
+-- * a row quota ignores the period of a limit: set_limit refuses a period for a counted
+--   resource, and limit_rows a resource with a periodic limit.
+-- * do not replicate tenant.row_counts with logical replication: the subscriber's triggers
+--   (ENABLE ALWAYS) count the replicated rows themselves.
+
+-------------------------------------------------------------------------------------------------
+
+-- Which table counts for which resource. One row per member: the table limit_rows was called
+-- for (root IS NULL) and each of its partitions and children (root = that table). Several
+-- tables may count for one resource (their rows add up). Dumped by pg_dump.
+CREATE TABLE tenant.row_quotas (
+    relid          regclass PRIMARY KEY,
+    resource       text NOT NULL
+                   CONSTRAINT row_quotas_resource_format CHECK (resource OPERATOR(pg_catalog.~) '^[a-z0-9_.-]{1,63}$'),
+    tenant_column  name NOT NULL,
+    root           regclass,
+    limited_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    limited_by     name NOT NULL DEFAULT pg_catalog.session_user()
+);
+CREATE INDEX row_quotas_resource ON tenant.row_quotas (resource);
+COMMENT ON TABLE tenant.row_quotas IS
+    'Tables whose rows count for a resource (tenant.limit_rows); root is set for partitions and children counted with it';
+
+-- The counts. Dumped too: pg_dump reads them in the same snapshot as the tables' rows, so a
+-- restore has them right; tenant.limit_rows() on a counted table recounts them.
+CREATE TABLE tenant.row_counts (
+    tenant_id  uuid NOT NULL REFERENCES tenant.tenants (id) ON DELETE CASCADE,
+    resource   text NOT NULL,
+    rows       bigint NOT NULL,
+    PRIMARY KEY (tenant_id, resource)
+);
+CREATE INDEX row_counts_resource ON tenant.row_counts (resource, tenant_id);
+COMMENT ON TABLE tenant.row_counts IS
+    'Rows per tenant and resource, kept by the triggers of tenant.limit_rows in the writing transaction';
+
+SELECT pg_catalog.pg_extension_config_dump('tenant.row_quotas', '');
+SELECT pg_catalog.pg_extension_config_dump('tenant.row_counts', '');
+
+-- Adds deltas (one per tenant) to a resource's counts; with enforce, raises TN006 when an
+-- increment passes the tenant's limit. Increments upsert (the counter row stays locked until
+-- the transaction ends), in tenant order so two multi-tenant statements cannot deadlock.
+-- Decrements only update an existing counter: a tenant being deleted may have lost its counter
+-- already (ON DELETE CASCADE), and no counter is created for it again.
+CREATE FUNCTION tenant._row_quota_apply(resource text, tenants uuid[], deltas bigint[], enforce boolean)
+    RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    p_resource ALIAS FOR $1;
+    used bigint;
+    lim record;
+    over record;
+BEGIN
+    IF tenants IS NULL OR pg_catalog.cardinality(tenants) OPERATOR(pg_catalog.=) 0 THEN
+        RETURN;
+    END IF;
+    IF pg_catalog.cardinality(tenants) OPERATOR(pg_catalog.=) 1 THEN  -- the usual statement: one tenant
+        IF deltas[1] OPERATOR(pg_catalog.>) 0 THEN
+            INSERT INTO tenant.row_counts AS c (tenant_id, resource, rows) VALUES (tenants[1], p_resource, deltas[1])
+            ON CONFLICT ON CONSTRAINT row_counts_pkey DO UPDATE SET rows = c.rows OPERATOR(pg_catalog.+) EXCLUDED.rows
+            RETURNING c.rows INTO used;
+            IF enforce THEN
+                SELECT l."limit" INTO lim FROM tenant.effective_limit(tenants[1], p_resource) AS l;
+                IF lim."limit" IS NOT NULL AND used OPERATOR(pg_catalog.>) lim."limit" THEN
+                    PERFORM tenant._row_quota_reached(p_resource, tenants[1], used);
+                END IF;
+            END IF;
+        ELSIF deltas[1] OPERATOR(pg_catalog.<) 0 THEN
+            UPDATE tenant.row_counts c SET rows = c.rows OPERATOR(pg_catalog.+) deltas[1]
+             WHERE c.tenant_id OPERATOR(pg_catalog.=) tenants[1] AND c.resource OPERATOR(pg_catalog.=) p_resource;
+        END IF;
+        RETURN;
+    END IF;
+    -- Several tenants (a superuser's statement, or an UPDATE moving rows between tenants).
+    WITH d AS (
+        SELECT u.t, u.n FROM ROWS FROM (pg_catalog.unnest(tenants), pg_catalog.unnest(deltas)) AS u(t, n)
+         WHERE u.n OPERATOR(pg_catalog.<>) 0),
+    up AS (
+        INSERT INTO tenant.row_counts AS c (tenant_id, resource, rows)
+        SELECT d.t, p_resource, d.n FROM d
+         WHERE d.n OPERATOR(pg_catalog.>) 0
+            OR EXISTS (SELECT 1 FROM tenant.row_counts e
+                        WHERE e.tenant_id OPERATOR(pg_catalog.=) d.t AND e.resource OPERATOR(pg_catalog.=) p_resource)
+         ORDER BY d.t
+        ON CONFLICT ON CONSTRAINT row_counts_pkey DO UPDATE SET rows = c.rows OPERATOR(pg_catalog.+) EXCLUDED.rows
+        RETURNING c.tenant_id, c.rows)
+    SELECT up.tenant_id, up.rows INTO over
+      FROM up
+      JOIN d ON d.t OPERATOR(pg_catalog.=) up.tenant_id AND d.n OPERATOR(pg_catalog.>) 0
+     CROSS JOIN LATERAL tenant.effective_limit(up.tenant_id, p_resource) AS l
+     WHERE enforce AND l."limit" IS NOT NULL AND up.rows OPERATOR(pg_catalog.>) l."limit"
+     -- the tenant in context first: an error shows the writing tenant's own numbers
+     ORDER BY up.tenant_id IS DISTINCT FROM tenant.current_id(), up.tenant_id
+     LIMIT 1;
+    IF FOUND THEN
+        PERFORM tenant._row_quota_reached(p_resource, over.tenant_id, over.rows);
+    END IF;
+END
+$$;
+
+-- TN006 for a tenant whose count passed its limit: the limit and the URL as effective_limit says.
+CREATE FUNCTION tenant._row_quota_reached(resource text, tenant uuid, used bigint) RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    lim record;
+BEGIN
+    SELECT * INTO lim FROM tenant.effective_limit($2, $1);
+    PERFORM tenant._raise_limit_reached($1, lim."limit", $3, lim.upgrade_url);
+END
+$$;
+
+-- The statement triggers. Arguments: resource, tenant column. For the usual column name, one
+-- SQL statement per trigger run does the counting, the upsert and the limit check (its plan is
+-- cached per trigger); any other name goes through dynamic SQL and tenant._row_quota_apply().
+CREATE FUNCTION tenant._row_quota_inserted() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    t uuid[];
+    n bigint[];
+    over record;
+BEGIN
+    IF TG_ARGV[1] OPERATOR(pg_catalog.<>) 'tenant_id' THEN
+        EXECUTE pg_catalog.format(
+            'SELECT pg_catalog.array_agg(c.t ORDER BY c.t), pg_catalog.array_agg(c.n ORDER BY c.t)
+               FROM (SELECT r.%I AS t, pg_catalog.count(*) AS n FROM pg_tenant_new r GROUP BY 1) c', TG_ARGV[1])
+            INTO t, n;
+        PERFORM tenant._row_quota_apply(TG_ARGV[0], t, n, true);
+        RETURN NULL;
+    END IF;
+    -- Upsert in tenant order (two multi-tenant statements cannot deadlock); each counter row
+    -- stays locked until the transaction ends. Then the tenant in context first: an error
+    -- shows the writing tenant's own numbers.
+    WITH d AS (
+        SELECT r.tenant_id AS t, pg_catalog.count(*) AS n FROM pg_tenant_new r GROUP BY 1),
+    up AS (
+        INSERT INTO tenant.row_counts AS c (tenant_id, resource, rows)
+        SELECT d.t, TG_ARGV[0], d.n FROM d ORDER BY d.t
+        ON CONFLICT ON CONSTRAINT row_counts_pkey DO UPDATE SET rows = c.rows OPERATOR(pg_catalog.+) EXCLUDED.rows
+        RETURNING c.tenant_id, c.rows)
+    SELECT up.tenant_id, up.rows INTO over
+      FROM up
+      JOIN tenant.tenants k ON k.id OPERATOR(pg_catalog.=) up.tenant_id
+      LEFT JOIN tenant.tenant_limits tl ON tl.tenant_id OPERATOR(pg_catalog.=) up.tenant_id
+                                       AND tl.resource OPERATOR(pg_catalog.=) TG_ARGV[0]
+      LEFT JOIN tenant.plan_limits pl ON pl.plan OPERATOR(pg_catalog.=) k.plan
+                                     AND pl.resource OPERATOR(pg_catalog.=) TG_ARGV[0]
+     WHERE up.rows OPERATOR(pg_catalog.>) COALESCE(tl."limit", pl."limit")
+     ORDER BY up.tenant_id IS DISTINCT FROM tenant.current_id(), up.tenant_id
+     LIMIT 1;
+    IF FOUND THEN
+        PERFORM tenant._row_quota_reached(TG_ARGV[0], over.tenant_id, over.rows);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION tenant._row_quota_deleted() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    t uuid[];
+    n bigint[];
+BEGIN
+    IF TG_ARGV[1] OPERATOR(pg_catalog.<>) 'tenant_id' THEN
+        EXECUTE pg_catalog.format(
+            'SELECT pg_catalog.array_agg(c.t ORDER BY c.t), pg_catalog.array_agg(c.n ORDER BY c.t)
+               FROM (SELECT r.%I AS t, OPERATOR(pg_catalog.-) pg_catalog.count(*) AS n FROM pg_tenant_old r GROUP BY 1) c',
+            TG_ARGV[1])
+            INTO t, n;
+        PERFORM tenant._row_quota_apply(TG_ARGV[0], t, n, false);
+        RETURN NULL;
+    END IF;
+    -- Existing counters only (see tenant._row_quota_apply), in tenant order.
+    INSERT INTO tenant.row_counts AS c (tenant_id, resource, rows)
+    SELECT d.t, TG_ARGV[0], d.n
+      FROM (SELECT r.tenant_id AS t, OPERATOR(pg_catalog.-) pg_catalog.count(*) AS n FROM pg_tenant_old r GROUP BY 1) d
+     WHERE EXISTS (SELECT 1 FROM tenant.row_counts e
+                    WHERE e.tenant_id OPERATOR(pg_catalog.=) d.t AND e.resource OPERATOR(pg_catalog.=) TG_ARGV[0])
+     ORDER BY d.t
+    ON CONFLICT ON CONSTRAINT row_counts_pkey DO UPDATE SET rows = c.rows OPERATOR(pg_catalog.+) EXCLUDED.rows;
+    RETURN NULL;
+END
+$$;
+
+-- Old and new rows are not paired in transition tables: per tenant, new rows minus old rows.
+-- An UPDATE that keeps every row's tenant changes nothing.
+CREATE FUNCTION tenant._row_quota_updated() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    t uuid[];
+    n bigint[];
+BEGIN
+    IF TG_ARGV[1] OPERATOR(pg_catalog.=) 'tenant_id' THEN
+        SELECT pg_catalog.array_agg(c.t ORDER BY c.t), pg_catalog.array_agg(c.n ORDER BY c.t) INTO t, n
+          FROM (SELECT m.t, pg_catalog.sum(m.n)::bigint AS n
+                  FROM (SELECT r.tenant_id AS t, 1 AS n FROM pg_tenant_new r
+                        UNION ALL
+                        SELECT r.tenant_id, -1 FROM pg_tenant_old r) m
+                 GROUP BY 1
+                HAVING pg_catalog.sum(m.n) OPERATOR(pg_catalog.<>) 0) c;
+    ELSE
+        EXECUTE pg_catalog.format(
+            'SELECT pg_catalog.array_agg(c.t ORDER BY c.t), pg_catalog.array_agg(c.n ORDER BY c.t)
+               FROM (SELECT m.t, pg_catalog.sum(m.n)::bigint AS n
+                       FROM (SELECT r.%1$I AS t, 1 AS n FROM pg_tenant_new r
+                             UNION ALL
+                             SELECT r.%1$I, -1 FROM pg_tenant_old r) m
+                      GROUP BY 1
+                     HAVING pg_catalog.sum(m.n) OPERATOR(pg_catalog.<>) 0) c', TG_ARGV[1])
+            INTO t, n;
+    END IF;
+    IF t IS NOT NULL THEN
+        PERFORM tenant._row_quota_apply(TG_ARGV[0], t, n, true);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- Rows per tenant of one table (only: without its partitions and children), as the extension
+-- owner with row_security off (an error rather than a silently filtered count).
+CREATE FUNCTION tenant._row_quota_count(rel regclass, tenant_column name, only_rel boolean,
+                                        OUT tenants uuid[], OUT counts bigint[])
+    RETURNS record
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET row_security = off
+    AS $$
+BEGIN
+    EXECUTE pg_catalog.format(
+        'SELECT pg_catalog.array_agg(c.t ORDER BY c.t), pg_catalog.array_agg(c.n ORDER BY c.t)
+           FROM (SELECT r.%I AS t, pg_catalog.count(*) AS n FROM %s %s r GROUP BY 1) c
+          WHERE c.t IS NOT NULL',
+        $2, CASE WHEN $3 THEN 'ONLY' ELSE '' END, $1)
+        INTO tenants, counts;
+END
+$$;
+
+-- Recounts a resource from scratch: every table counting for it is locked in SHARE mode (no
+-- writer is in flight, none starts before commit), then counted. Under REPEATABLE READ a
+-- counter changed by a transaction this snapshot does not see raises 40001 instead of being
+-- overwritten. Returns the total.
+CREATE FUNCTION tenant._row_quota_recount(resource text) RETURNS bigint
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET row_security = off
+    AS $$
+DECLARE
+    p_resource ALIAS FOR $1;
+    q record;
+    parts text[] := '{}';
+    total bigint;
+BEGIN
+    FOR q IN SELECT r.relid, r.tenant_column FROM tenant.row_quotas r
+              WHERE r.resource OPERATOR(pg_catalog.=) p_resource AND r.root IS NULL
+              ORDER BY r.relid::pg_catalog.oid
+    LOOP
+        EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE MODE', q.relid);  -- with its partitions and children
+        parts := parts OPERATOR(pg_catalog.||) pg_catalog.format('SELECT r.%I AS t FROM %s r', q.tenant_column, q.relid);
+    END LOOP;
+    IF pg_catalog.cardinality(parts) OPERATOR(pg_catalog.=) 0 THEN
+        parts := ARRAY['SELECT NULL::uuid AS t WHERE false'];
+    END IF;
+    EXECUTE pg_catalog.format(
+        'WITH counted AS (
+             SELECT u.t, pg_catalog.count(*) AS n FROM (%s) u WHERE u.t IS NOT NULL GROUP BY u.t),
+         target AS (
+             SELECT COALESCE(c.t, k.tenant_id) AS t, COALESCE(c.n, 0) AS n
+               FROM counted c
+               FULL JOIN (SELECT x.tenant_id FROM tenant.row_counts x
+                           WHERE x.resource OPERATOR(pg_catalog.=) $1) k
+                      ON k.tenant_id OPERATOR(pg_catalog.=) c.t),
+         up AS (
+             INSERT INTO tenant.row_counts AS rc (tenant_id, resource, rows)
+             SELECT g.t, $1, g.n FROM target g ORDER BY g.t
+             ON CONFLICT ON CONSTRAINT row_counts_pkey DO UPDATE SET rows = EXCLUDED.rows
+              WHERE rc.rows IS DISTINCT FROM EXCLUDED.rows)
+         SELECT COALESCE(pg_catalog.sum(c.n), 0)::bigint FROM counted c',
+        pg_catalog.array_to_string(parts, ' UNION ALL '))
+        USING p_resource INTO total;
+    RETURN total;
+END
+$$;
+
+-- TRUNCATE fires on every table it empties (a partitioned table and each partition). The whole
+-- quota emptied: zero the counts. Part of it (a partition, TRUNCATE ONLY of a parent, one of
+-- several tables of the resource): recount what is left. Counts already all zero: nothing to do.
+CREATE FUNCTION tenant._row_quota_truncated() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    p_resource text := TG_ARGV[0];
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM tenant.row_counts c
+                    WHERE c.resource OPERATOR(pg_catalog.=) p_resource AND c.rows OPERATOR(pg_catalog.<>) 0) THEN
+        RETURN NULL;
+    END IF;
+    IF EXISTS (SELECT 1 FROM tenant.row_quotas q
+                WHERE q.relid OPERATOR(pg_catalog.=) TG_RELID::pg_catalog.regclass AND q.root IS NULL)
+       AND NOT EXISTS (SELECT 1 FROM tenant.row_quotas q
+                        WHERE q.resource OPERATOR(pg_catalog.=) p_resource AND q.root IS NULL
+                          AND q.relid OPERATOR(pg_catalog.<>) TG_RELID::pg_catalog.regclass)
+       AND (EXISTS (SELECT 1 FROM pg_catalog.pg_class c
+                     WHERE c.oid OPERATOR(pg_catalog.=) TG_RELID AND c.relkind OPERATOR(pg_catalog.=) 'p')
+            OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhparent OPERATOR(pg_catalog.=) TG_RELID))
+    THEN
+        UPDATE tenant.row_counts c SET rows = 0
+         WHERE c.resource OPERATOR(pg_catalog.=) p_resource AND c.rows OPERATOR(pg_catalog.<>) 0;
+    ELSE
+        PERFORM tenant._row_quota_recount(p_resource);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- The four triggers of a counted table, created if missing and made ENABLE ALWAYS (idempotent).
+CREATE FUNCTION tenant._row_quota_install(rel regclass, resource text, tenant_column name) RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    tr record;
+    names text[];
+BEGIN
+    FOR tr IN
+        SELECT * FROM (VALUES
+            ('pg_tenant_row_quota_insert', 'INSERT', 'REFERENCING NEW TABLE AS pg_tenant_new',
+             'tenant._row_quota_inserted'),
+            ('pg_tenant_row_quota_update', 'UPDATE', 'REFERENCING OLD TABLE AS pg_tenant_old NEW TABLE AS pg_tenant_new',
+             'tenant._row_quota_updated'),
+            ('pg_tenant_row_quota_delete', 'DELETE', 'REFERENCING OLD TABLE AS pg_tenant_old',
+             'tenant._row_quota_deleted'),
+            ('pg_tenant_row_quota_truncate', 'TRUNCATE', '',
+             'tenant._row_quota_truncated')) AS v(name, event, referencing, fn)
+    LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
+                        WHERE g.tgrelid OPERATOR(pg_catalog.=) $1
+                          AND g.tgfoid OPERATOR(pg_catalog.=) pg_catalog.concat(tr.fn, '()')::pg_catalog.regprocedure) THEN
+            EXECUTE pg_catalog.format('CREATE TRIGGER %I AFTER %s ON %s %s FOR EACH STATEMENT EXECUTE FUNCTION %s(%L, %L)',
+                                      tr.name, tr.event, $1, tr.referencing, tr.fn, $2, $3);
+        END IF;
+    END LOOP;
+    SELECT pg_catalog.array_agg(pg_catalog.format('ENABLE ALWAYS TRIGGER %I', g.tgname) ORDER BY g.tgname) INTO names
+      FROM pg_catalog.pg_trigger g
+     WHERE g.tgrelid OPERATOR(pg_catalog.=) $1 AND g.tgenabled OPERATOR(pg_catalog.<>) 'A'
+       AND g.tgfoid OPERATOR(pg_catalog.=) ANY (tenant._row_quota_functions());
+    IF names IS NOT NULL THEN
+        EXECUTE pg_catalog.format('ALTER TABLE %s %s', $1, pg_catalog.array_to_string(names, ', '));
+    END IF;
+END
+$$;
+
+CREATE FUNCTION tenant._row_quota_functions() RETURNS oid[]
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+    AS $$
+SELECT ARRAY['tenant._row_quota_inserted()'::pg_catalog.regprocedure::pg_catalog.oid,
+             'tenant._row_quota_updated()'::pg_catalog.regprocedure::pg_catalog.oid,
+             'tenant._row_quota_deleted()'::pg_catalog.regprocedure::pg_catalog.oid,
+             'tenant._row_quota_truncated()'::pg_catalog.regprocedure::pg_catalog.oid]
+$$;
+
+CREATE FUNCTION tenant._row_quota_uninstall(rel regclass) RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    trigger_name name;
+BEGIN
+    FOR trigger_name IN SELECT g.tgname FROM pg_catalog.pg_trigger g
+                 WHERE g.tgrelid OPERATOR(pg_catalog.=) $1
+                   AND g.tgfoid OPERATOR(pg_catalog.=) ANY (tenant._row_quota_functions())
+                 ORDER BY g.tgname
+    LOOP
+        EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', trigger_name, $1);
+    END LOOP;
+END
+$$;
+
+-- A table and its partitions and children, recursively (itself first).
+CREATE FUNCTION tenant._row_quota_tree(rel regclass) RETURNS SETOF regclass
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+    AS $$
+WITH RECURSIVE tree(relid, depth) AS (
+    SELECT $1::pg_catalog.oid, 0
+    UNION ALL
+    SELECT i.inhrelid, t.depth OPERATOR(pg_catalog.+) 1
+      FROM tree t JOIN pg_catalog.pg_inherits i ON i.inhparent OPERATOR(pg_catalog.=) t.relid)
+SELECT t.relid::pg_catalog.regclass FROM tree t ORDER BY t.depth, t.relid
+$$;
+
+-- Counting reads a fresh snapshot after the triggers exist: only READ COMMITTED gives one.
+CREATE FUNCTION tenant._row_quota_require_read_committed(what text) RETURNS void
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
+        RAISE EXCEPTION '% must run in a READ COMMITTED transaction', $1 USING ERRCODE = '25000',
+            DETAIL = pg_catalog.format('Its count of the existing rows needs a snapshot taken after the quota triggers exist; this transaction is %s.',
+                                       pg_catalog.upper(pg_catalog.current_setting('transaction_isolation'))),
+            HINT = 'Run it in its own READ COMMITTED transaction.';
+    END IF;
+END
+$$;
+
+CREATE FUNCTION tenant._require_owner(rel regclass) RETURNS void
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c
+                    WHERE c.oid OPERATOR(pg_catalog.=) $1
+                      AND pg_catalog.pg_has_role(tenant._calling_role(), c.relowner, 'USAGE')) THEN
+        RAISE EXCEPTION 'must be owner of table %', $1 USING ERRCODE = '42501';
+    END IF;
+END
+$$;
+
+CREATE FUNCTION tenant.limit_rows(rel regclass, resource text) RETURNS bigint
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    p_rel ALIAS FOR $1;
+    p_resource ALIAS FOR $2;
+    col name;
+    existing record;
+    member regclass;
+BEGIN
+    IF p_rel IS NULL OR p_resource IS NULL THEN
+        RAISE EXCEPTION 'table and resource must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    PERFORM tenant._require_owner(p_rel);
+    PERFORM tenant._check_resource(p_resource);
+    SELECT s.tenant_column INTO col FROM tenant.scoped_tables s WHERE s.relid OPERATOR(pg_catalog.=) p_rel;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'table % is not tenant-scoped', p_rel USING ERRCODE = '55000',
+            DETAIL = 'A row quota counts rows per tenant, and only a protected table has a trusted tenant column.',
+            HINT = pg_catalog.format('Protect it first: SELECT tenant.protect(%L);', p_rel::pg_catalog.text);
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid OPERATOR(pg_catalog.=) p_rel) THEN
+        RAISE EXCEPTION 'table % is a partition or child', p_rel USING ERRCODE = '55000',
+            DETAIL = 'A statement on its parent would not fire its triggers.',
+            HINT = 'Count the rows of the parent: tenant.limit_rows(parent, resource) counts every partition and child.';
+    END IF;
+    SELECT q.resource, q.root INTO existing FROM tenant.row_quotas q WHERE q.relid OPERATOR(pg_catalog.=) p_rel;
+    IF FOUND AND existing.resource OPERATOR(pg_catalog.<>) p_resource THEN
+        RAISE EXCEPTION 'table % already counts rows for "%"', p_rel, existing.resource USING ERRCODE = '55000',
+            HINT = 'Run tenant.unlimit_rows() first to count it for another resource.';
+    END IF;
+    SELECT t INTO member FROM tenant._row_quota_tree(p_rel) AS t
+     WHERE t OPERATOR(pg_catalog.<>) p_rel
+       AND EXISTS (SELECT 1 FROM tenant.row_quotas q WHERE q.relid OPERATOR(pg_catalog.=) t AND q.root IS NULL)
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'table % has its own row quota', member USING ERRCODE = '55000',
+            HINT = pg_catalog.format('Run tenant.unlimit_rows(%L) first.', member::pg_catalog.text);
+    END IF;
+    IF EXISTS (SELECT 1 FROM tenant.plan_limits l
+                WHERE l.resource OPERATOR(pg_catalog.=) p_resource AND l.period OPERATOR(pg_catalog.<>) 'none'
+               UNION ALL
+               SELECT 1 FROM tenant.tenant_limits l
+                WHERE l.resource OPERATOR(pg_catalog.=) p_resource AND l.period OPERATOR(pg_catalog.<>) 'none') THEN
+        RAISE EXCEPTION 'resource "%" has a limit with a period', p_resource USING ERRCODE = '22023',
+            DETAIL = 'A count of rows has no window; periods are for meters.',
+            HINT = 'Give the rows another resource name, or set its limits with period ''none''.';
+    END IF;
+    PERFORM tenant._row_quota_require_read_committed('tenant.limit_rows()');
+
+    -- Triggers first: CREATE TRIGGER waits for the writers in flight and holds off new ones
+    -- until commit, so the count below (a fresh READ COMMITTED snapshot) misses nothing.
+    FOR member IN SELECT * FROM tenant._row_quota_tree(p_rel) LOOP
+        PERFORM tenant._row_quota_install(member, p_resource, col);
+        INSERT INTO tenant.row_quotas (relid, resource, tenant_column, root)
+             VALUES (member, p_resource, col, CASE WHEN member OPERATOR(pg_catalog.=) p_rel THEN NULL ELSE p_rel END)
+        ON CONFLICT ON CONSTRAINT row_quotas_pkey DO NOTHING;
+    END LOOP;
+    RETURN tenant._row_quota_recount(p_resource);
+END
+$$;
+COMMENT ON FUNCTION tenant.limit_rows(regclass, text) IS
+    'counts the rows of a protected table (and its partitions and children) per tenant for a resource, exactly and transactionally, refusing a statement that passes the tenant''s limit (TN006); returns the rows counted';
+
+CREATE FUNCTION tenant.unlimit_rows(rel regclass) RETURNS boolean
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    p_rel ALIAS FOR $1;
+    q record;
+    member regclass;
+BEGIN
+    IF p_rel IS NULL THEN
+        RAISE EXCEPTION 'table must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    PERFORM tenant._require_owner(p_rel);
+    SELECT r.resource, r.root INTO q FROM tenant.row_quotas r WHERE r.relid OPERATOR(pg_catalog.=) p_rel;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    IF q.root IS NOT NULL THEN
+        RAISE EXCEPTION 'table % is counted with %', p_rel, q.root USING ERRCODE = '55000',
+            HINT = pg_catalog.format('Run tenant.unlimit_rows(%L).', q.root::pg_catalog.text);
+    END IF;
+    -- Forget first, then drop the triggers (the drop check sees a table no longer counted).
+    FOR member IN DELETE FROM tenant.row_quotas r
+                   WHERE r.relid OPERATOR(pg_catalog.=) p_rel OR r.root OPERATOR(pg_catalog.=) p_rel
+                  RETURNING r.relid
+    LOOP
+        PERFORM tenant._row_quota_uninstall(member);
+    END LOOP;
+    IF EXISTS (SELECT 1 FROM tenant.row_quotas r WHERE r.resource OPERATOR(pg_catalog.=) q.resource) THEN
+        PERFORM tenant._row_quota_recount(q.resource);
+    ELSE
+        DELETE FROM tenant.row_counts c WHERE c.resource OPERATOR(pg_catalog.=) q.resource;
+    END IF;
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION tenant.unlimit_rows(regclass) IS
+    'stops counting the rows of a table (and its partitions and children); returns whether it was counted';
+
+-- A superuser restoring a dump (pg_dump scripts run with row_security = off): the triggers and
+-- the catalog arrive in separate steps, so the checks below step aside (as the DDL guard does).
+CREATE FUNCTION tenant._row_quota_restoring() RETURNS boolean
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+    AS $$
+SELECT pg_catalog.current_setting('row_security') OPERATOR(pg_catalog.=) 'off'
+       AND COALESCE((SELECT r.rolsuper FROM pg_catalog.pg_roles r
+                                 WHERE r.rolname OPERATOR(pg_catalog.=) tenant._calling_role()), false)
+$$;
+
+-- After CREATE TABLE / ALTER TABLE touching a counted table, its parent or its children: new
+-- partitions and children get the triggers (their rows are added); detached ones lose them
+-- (their rows are subtracted); a counted table may not become a partition or child; the
+-- triggers of a counted table stay ENABLE ALWAYS. DDL run here fires this trigger again: every
+-- step is idempotent, and a row of tenant.row_quotas is what says a table's rows were counted.
+CREATE FUNCTION tenant._row_quota_ddl() RETURNS event_trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    touched oid[];
+    m record;
+    c record;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM tenant.row_quotas) THEN
+        RETURN;
+    END IF;
+    SELECT pg_catalog.array_agg(DISTINCT d.objid) INTO touched
+      FROM pg_catalog.pg_event_trigger_ddl_commands() d
+     WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass;
+    IF touched IS NULL OR NOT EXISTS (
+        SELECT 1 FROM tenant.row_quotas q
+         WHERE q.relid::pg_catalog.oid OPERATOR(pg_catalog.=) ANY (touched)
+            OR q.relid::pg_catalog.oid IN (SELECT i.inhparent FROM pg_catalog.pg_inherits i
+                                            WHERE i.inhrelid OPERATOR(pg_catalog.=) ANY (touched))
+            OR q.relid::pg_catalog.oid IN (SELECT i.inhrelid FROM pg_catalog.pg_inherits i
+                                            WHERE i.inhparent OPERATOR(pg_catalog.=) ANY (touched))) THEN
+        RETURN;
+    END IF;
+
+    SELECT q.relid, q.resource, i.inhparent::pg_catalog.regclass AS parent INTO c
+      FROM tenant.row_quotas q
+      JOIN pg_catalog.pg_inherits i ON i.inhrelid OPERATOR(pg_catalog.=) q.relid
+     WHERE q.root IS NULL
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'table % counts rows for "%" and cannot become a partition or child of %', c.relid, c.resource, c.parent
+            USING ERRCODE = '55000',
+                  DETAIL = 'Statements on the parent would not fire its quota triggers.',
+                  HINT = 'Run tenant.unlimit_rows() on it first; tenant.limit_rows() on the parent counts every partition.';
+    END IF;
+
+    -- New members.
+    FOR m IN
+        SELECT t AS relid, q.relid AS root, q.resource, q.tenant_column
+          FROM tenant.row_quotas q
+         CROSS JOIN LATERAL tenant._row_quota_tree(q.relid) AS t
+         WHERE q.root IS NULL AND t OPERATOR(pg_catalog.<>) q.relid
+           AND NOT EXISTS (SELECT 1 FROM tenant.row_quotas x WHERE x.relid OPERATOR(pg_catalog.=) t)
+    LOOP
+        PERFORM tenant._row_quota_install(m.relid, m.resource, m.tenant_column);
+        INSERT INTO tenant.row_quotas (relid, resource, tenant_column, root)
+             VALUES (m.relid, m.resource, m.tenant_column, m.root)
+        ON CONFLICT ON CONSTRAINT row_quotas_pkey DO NOTHING;
+        IF FOUND THEN
+            SELECT * INTO c FROM tenant._row_quota_count(m.relid, m.tenant_column, true);
+            IF c.tenants IS NOT NULL THEN
+                PERFORM tenant._row_quota_require_read_committed('attaching a table with rows to a counted table');
+                PERFORM tenant._row_quota_apply(m.resource, c.tenants, c.counts, false);
+            END IF;
+        END IF;
+    END LOOP;
+
+    -- Members that left the tree (DETACH PARTITION, NO INHERIT) but still exist.
+    FOR m IN
+        SELECT q.relid, q.resource, q.tenant_column
+          FROM tenant.row_quotas q
+         WHERE q.root IS NOT NULL
+           AND EXISTS (SELECT 1 FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) q.relid::pg_catalog.oid)
+           AND NOT EXISTS (SELECT 1 FROM tenant._row_quota_tree(q.root) AS t WHERE t OPERATOR(pg_catalog.=) q.relid)
+    LOOP
+        DELETE FROM tenant.row_quotas q WHERE q.relid OPERATOR(pg_catalog.=) m.relid;
+        IF FOUND THEN
+            SELECT * INTO c FROM tenant._row_quota_count(m.relid, m.tenant_column, true);
+            IF c.tenants IS NOT NULL THEN
+                PERFORM tenant._row_quota_apply(m.resource, c.tenants,
+                                                ARRAY(SELECT OPERATOR(pg_catalog.-) n FROM pg_catalog.unnest(c.counts) AS n),
+                                                false);
+            END IF;
+            PERFORM tenant._row_quota_uninstall(m.relid);
+        END IF;
+    END LOOP;
+
+    IF NOT tenant._row_quota_restoring() THEN
+        SELECT q.relid, g.tgname INTO c
+          FROM tenant.row_quotas q
+          JOIN pg_catalog.pg_trigger g ON g.tgrelid OPERATOR(pg_catalog.=) q.relid
+         WHERE q.relid::pg_catalog.oid OPERATOR(pg_catalog.=) ANY (touched)
+           AND g.tgfoid OPERATOR(pg_catalog.=) ANY (tenant._row_quota_functions())
+           AND g.tgenabled OPERATOR(pg_catalog.<>) 'A'
+         LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'trigger % of table % must stay ENABLE ALWAYS', c.tgname, c.relid USING ERRCODE = '55000',
+                  DETAIL = 'The table''s row quota is kept by it.',
+                  HINT = 'tenant.unlimit_rows() removes the quota with its triggers.';
+        END IF;
+    END IF;
+END
+$$;
+CREATE EVENT TRIGGER pg_tenant_row_quota_ddl ON ddl_command_end
+    WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
+    EXECUTE FUNCTION tenant._row_quota_ddl();
+ALTER EVENT TRIGGER pg_tenant_row_quota_ddl ENABLE ALWAYS;
+
+-- After a drop: a dropped counted table leaves the catalog (its counts go with the last table
+-- of the resource, or are recounted from the others); a dropped partition's rows are gone
+-- without DELETE triggers, so its resource is recounted; the quota triggers of a table still
+-- counted cannot be dropped alone.
+CREATE FUNCTION tenant._row_quota_dropped() RETURNS event_trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    dropped oid[];
+    resources text[] := '{}';
+    r record;
+    res text;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM tenant.row_quotas) THEN
+        RETURN;
+    END IF;
+    SELECT pg_catalog.array_agg(d.objid) INTO dropped
+      FROM pg_catalog.pg_event_trigger_dropped_objects() d
+     WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+       AND d.objsubid OPERATOR(pg_catalog.=) 0;
+    IF dropped IS NOT NULL THEN
+        FOR r IN DELETE FROM tenant.row_quotas q
+                  WHERE q.relid::pg_catalog.oid OPERATOR(pg_catalog.=) ANY (dropped)
+                     OR q.root::pg_catalog.oid OPERATOR(pg_catalog.=) ANY (dropped)
+                 RETURNING q.relid, q.resource
+        LOOP
+            resources := resources OPERATOR(pg_catalog.||) r.resource;
+            IF EXISTS (SELECT 1 FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) r.relid::pg_catalog.oid) THEN
+                PERFORM tenant._row_quota_uninstall(r.relid);  -- a child that outlived its dropped root
+            END IF;
+        END LOOP;
+        FOR res IN SELECT DISTINCT u FROM pg_catalog.unnest(resources) AS u LOOP
+            IF EXISTS (SELECT 1 FROM tenant.row_quotas q WHERE q.resource OPERATOR(pg_catalog.=) res) THEN
+                PERFORM tenant._row_quota_recount(res);
+            ELSE
+                DELETE FROM tenant.row_counts c WHERE c.resource OPERATOR(pg_catalog.=) res;
+            END IF;
+        END LOOP;
+    END IF;
+
+    IF NOT tenant._row_quota_restoring() THEN
+        SELECT q.relid INTO r
+          FROM tenant.row_quotas q
+         WHERE (SELECT pg_catalog.count(*) FROM pg_catalog.pg_trigger g
+                 WHERE g.tgrelid OPERATOR(pg_catalog.=) q.relid
+                   AND g.tgfoid OPERATOR(pg_catalog.=) ANY (tenant._row_quota_functions())) OPERATOR(pg_catalog.<) 4
+         LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'the row quota triggers of table % cannot be dropped', r.relid USING ERRCODE = '55000',
+                  HINT = 'tenant.unlimit_rows() removes the quota with its triggers.';
+        END IF;
+    END IF;
+END
+$$;
+CREATE EVENT TRIGGER pg_tenant_row_quota_drop ON sql_drop
+    EXECUTE FUNCTION tenant._row_quota_dropped();
+ALTER EVENT TRIGGER pg_tenant_row_quota_drop ENABLE ALWAYS;
+
+
+REVOKE ALL ON tenant.row_quotas, tenant.row_counts FROM PUBLIC;
+REVOKE ALL ON FUNCTION
+    tenant._row_quota_apply(text, uuid[], bigint[], boolean), tenant._row_quota_reached(text, uuid, bigint),
+    tenant._row_quota_inserted(), tenant._row_quota_deleted(), tenant._row_quota_updated(),
+    tenant._row_quota_truncated(), tenant._row_quota_count(regclass, name, boolean),
+    tenant._row_quota_recount(text), tenant._row_quota_install(regclass, text, name),
+    tenant._row_quota_functions(), tenant._row_quota_uninstall(regclass), tenant._row_quota_tree(regclass),
+    tenant._row_quota_require_read_committed(text), tenant._require_owner(regclass),
+    tenant.limit_rows(regclass, text), tenant.unlimit_rows(regclass),
+    tenant._row_quota_restoring(), tenant._row_quota_ddl(), tenant._row_quota_dropped()
+FROM PUBLIC;

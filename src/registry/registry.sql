@@ -1,0 +1,154 @@
+-------------------------------------------------------------------------------------------------
+-- Registry
+-------------------------------------------------------------------------------------------------
+
+CREATE FUNCTION tenant.is_valid_slug(slug text) RETURNS boolean
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'pg_tenant_is_valid_slug';
+COMMENT ON FUNCTION tenant.is_valid_slug(text) IS
+    'true when slug is a DNS label (a-z, 0-9, hyphen; 1-63; no hyphen at either end) without uuid shape';
+
+CREATE TABLE tenant.plans (
+    name         text PRIMARY KEY
+                 CONSTRAINT plans_name_format CHECK (name OPERATOR(pg_catalog.~) '^[a-z0-9][a-z0-9_-]{0,62}$'),
+    description  text,
+    features     jsonb NOT NULL DEFAULT '{}'
+                 CONSTRAINT plans_features_object CHECK (pg_catalog.jsonb_typeof(features) OPERATOR(pg_catalog.=) 'object'),
+    upgrade_url  text,
+    builtin      boolean NOT NULL DEFAULT false,
+    created_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    updated_at   timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE tenant.plans IS 'Subscription plans; tenants.plan refers to plans.name';
+COMMENT ON COLUMN tenant.plans.builtin IS 'true for the row this extension seeded and nobody changed yet';
+
+CREATE TABLE tenant.tenants (
+    id                 uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
+    name               text NOT NULL
+                       CONSTRAINT tenants_name_not_blank CHECK (pg_catalog.btrim(name) OPERATOR(pg_catalog.<>) ''),
+    slug               text NOT NULL
+                       CONSTRAINT tenants_slug_format CHECK (tenant.is_valid_slug(slug)),
+    plan               text NOT NULL DEFAULT 'free',
+    status             text NOT NULL DEFAULT 'active'
+                       CONSTRAINT tenants_status_known CHECK (status OPERATOR(pg_catalog.=) ANY (ARRAY['active', 'suspended'])),
+    feature_overrides  jsonb NOT NULL DEFAULT '{}'
+                       CONSTRAINT tenants_feature_overrides_object CHECK (pg_catalog.jsonb_typeof(feature_overrides) OPERATOR(pg_catalog.=) 'object'),
+    created_at         timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    updated_at         timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    CONSTRAINT tenants_pkey PRIMARY KEY (id),
+    CONSTRAINT tenants_slug_key UNIQUE (slug),
+    CONSTRAINT tenants_plan_fkey FOREIGN KEY (plan) REFERENCES tenant.plans (name) ON UPDATE CASCADE
+);
+COMMENT ON TABLE tenant.tenants IS 'One row per tenant; read by tenant.set() and tenant.current_id()';
+
+-- Keep updated_at current; an edit to the seeded plan makes it an ordinary row.
+CREATE FUNCTION tenant._touch_updated_at() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    NEW.updated_at := pg_catalog.now();
+    IF TG_TABLE_NAME OPERATOR(pg_catalog.=) 'plans' THEN
+        NEW.builtin := false;
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER tenants_touch_updated_at BEFORE UPDATE ON tenant.tenants
+    FOR EACH ROW EXECUTE FUNCTION tenant._touch_updated_at();
+CREATE TRIGGER plans_touch_updated_at BEFORE UPDATE ON tenant.plans
+    FOR EACH ROW EXECUTE FUNCTION tenant._touch_updated_at();
+
+-- pg_dump dumps every plan row, the seeded one too, and the restore's CREATE EXTENSION seeds it
+-- again: a restored row for a plan that is still the untouched seed replaces the seed instead
+-- of failing on the primary key, so no edit of a plan is lost and nothing collides.
+CREATE FUNCTION tenant._merge_seeded_plan() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM tenant.plans p
+               WHERE p.name OPERATOR(pg_catalog.=) NEW.name AND p.builtin) THEN
+        DELETE FROM tenant.plans p WHERE p.name OPERATOR(pg_catalog.=) NEW.name AND p.builtin;
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER plans_merge_seeded BEFORE INSERT ON tenant.plans
+    FOR EACH ROW EXECUTE FUNCTION tenant._merge_seeded_plan();
+
+-- Every committed change to the registry reaches every backend's cache at its next transaction.
+CREATE FUNCTION tenant._registry_changed() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'pg_tenant_registry_changed';
+CREATE TRIGGER tenants_invalidate_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON tenant.tenants
+    FOR EACH STATEMENT EXECUTE FUNCTION tenant._registry_changed();
+CREATE TRIGGER plans_invalidate_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON tenant.plans
+    FOR EACH STATEMENT EXECUTE FUNCTION tenant._registry_changed();
+
+INSERT INTO tenant.plans (name, description, builtin) VALUES ('free', 'Seeded by pg_tenant', true);
+
+SELECT pg_catalog.pg_extension_config_dump('tenant.plans', '');
+SELECT pg_catalog.pg_extension_config_dump('tenant.tenants', '');
+
+-------------------------------------------------------------------------------------------------
+-- Registry administration (not granted to PUBLIC)
+-------------------------------------------------------------------------------------------------
+
+CREATE FUNCTION tenant."create"(name text, slug text, plan text DEFAULT 'free') RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    p_name ALIAS FOR $1;
+    p_slug ALIAS FOR $2;
+    p_plan ALIAS FOR $3;
+    new_id uuid;
+BEGIN
+    IF p_name IS NULL OR p_slug IS NULL OR p_plan IS NULL THEN
+        RAISE EXCEPTION 'tenant name, slug and plan must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF pg_catalog.btrim(p_name) OPERATOR(pg_catalog.=) '' THEN
+        RAISE EXCEPTION 'tenant name must not be empty' USING ERRCODE = '22023';
+    END IF;
+    IF NOT tenant.is_valid_slug(p_slug) THEN
+        RAISE EXCEPTION 'invalid tenant slug: "%"', p_slug USING ERRCODE = '22023',
+            DETAIL = 'A slug is a DNS label: 1 to 63 of a-z, 0-9 and "-", not starting or ending with "-", and not shaped like a uuid.';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM tenant.plans p WHERE p.name OPERATOR(pg_catalog.=) p_plan) THEN
+        RAISE EXCEPTION 'plan "%" does not exist', p_plan USING ERRCODE = 'TN003',
+            HINT = 'Plans are rows of tenant.plans.';
+    END IF;
+    BEGIN
+        INSERT INTO tenant.tenants (name, slug, plan) VALUES (p_name, p_slug, p_plan)
+            RETURNING id INTO new_id;
+    EXCEPTION WHEN unique_violation THEN
+        RAISE EXCEPTION 'tenant slug "%" is already taken', p_slug USING ERRCODE = '23505';
+    END;
+    RETURN new_id;
+END
+$$;
+COMMENT ON FUNCTION tenant."create"(text, text, text) IS 'registers a tenant and returns its id';
+
+CREATE FUNCTION tenant._set_status(id uuid, new_status text) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    IF $1 IS NULL THEN
+        RAISE EXCEPTION 'tenant must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    UPDATE tenant.tenants t SET status = $2 WHERE t.id OPERATOR(pg_catalog.=) $1;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'tenant "%" does not exist', $1 USING ERRCODE = 'TN001';
+    END IF;
+END
+$$;
+
+CREATE FUNCTION tenant.suspend(id uuid) RETURNS void
+    LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$ SELECT tenant._set_status($1, 'suspended') $$;
+CREATE FUNCTION tenant.resume(id uuid) RETURNS void
+    LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$ SELECT tenant._set_status($1, 'active') $$;
+
+REVOKE ALL ON tenant.plans, tenant.tenants FROM PUBLIC;
+REVOKE ALL ON FUNCTION tenant.is_valid_slug(text), tenant._touch_updated_at(), tenant._merge_seeded_plan(), tenant._registry_changed(),
+    tenant."create"(text, text, text), tenant._set_status(uuid, text), tenant.suspend(uuid), tenant.resume(uuid)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION tenant.is_valid_slug(text) TO PUBLIC;

@@ -1,0 +1,74 @@
+-------------------------------------------------------------------------------------------------
+-- Usage report
+-------------------------------------------------------------------------------------------------
+
+-- One row per resource the tenant has a limit for (plan or own), that counts rows (any table
+-- with limit_rows) or that has an open meter window: kind 'rows' (used = its row count,
+-- window_start NULL) or 'meter' (used = the open window's count, window_start its start; NULL
+-- for period 'none'). limit NULL = unlimited. Callers: a superuser or a role with SELECT on
+-- tenant.row_counts may ask for any tenant; anyone else (granted EXECUTE) only for the current
+-- one (42501 otherwise), so an application role cannot read another tenant's usage.
+CREATE FUNCTION tenant.usage(tenant uuid DEFAULT tenant.current_id())
+    RETURNS TABLE (resource text, used bigint, "limit" bigint, period text, window_start timestamptz, kind text)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    p_tenant ALIAS FOR $1;
+    caller name := tenant._calling_role();
+    tenant_plan text;
+BEGIN
+    IF p_tenant IS NULL THEN
+        RAISE EXCEPTION 'no tenant given and no tenant is set' USING ERRCODE = '22004',
+            HINT = 'Call tenant.set() first, or pass a tenant id.';
+    END IF;
+    IF p_tenant IS DISTINCT FROM tenant.current_id()
+       AND NOT pg_catalog.has_table_privilege(caller, 'tenant.row_counts', 'SELECT') THEN
+        RAISE EXCEPTION 'permission denied for the usage of another tenant' USING ERRCODE = '42501',
+            DETAIL = pg_catalog.format('Role %I may read the usage of the current tenant only.', caller),
+            HINT = 'Call tenant.usage() inside the tenant (tenant.set()); reading every tenant''s usage needs SELECT on tenant.row_counts.';
+    END IF;
+    SELECT t.plan INTO tenant_plan FROM tenant.tenants t WHERE t.id OPERATOR(pg_catalog.=) p_tenant;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'tenant "%" does not exist', p_tenant USING ERRCODE = 'TN001';
+    END IF;
+    RETURN QUERY
+    WITH lim AS (
+        SELECT DISTINCT ON (x.resource) x.resource, x."limit", x.period
+          FROM (SELECT l.resource, l."limit", l.period, 1 AS rank FROM tenant.tenant_limits l
+                 WHERE l.tenant_id OPERATOR(pg_catalog.=) p_tenant
+                UNION ALL
+                SELECT l.resource, l."limit", l.period, 2 FROM tenant.plan_limits l
+                 WHERE l.plan OPERATOR(pg_catalog.=) tenant_plan) AS x
+         ORDER BY x.resource, x.rank),
+    counted AS (
+        SELECT q.resource FROM tenant.row_quotas q
+        UNION
+        SELECT c.resource FROM tenant.row_counts c WHERE c.tenant_id OPERATOR(pg_catalog.=) p_tenant),
+    met AS (
+        SELECT DISTINCT ON (u.resource) u.resource, u.window_start, u.used
+          FROM tenant._meter_usage(p_tenant) AS u
+         ORDER BY u.resource, u.window_start DESC NULLS LAST),
+    names AS (
+        SELECT l.resource FROM lim l
+        UNION SELECT c.resource FROM counted c
+        UNION SELECT m.resource FROM met m)
+    SELECT n.resource,
+           CASE WHEN k.resource IS NOT NULL THEN COALESCE(rc.rows, 0)
+                ELSE COALESCE(m.used, 0) END::bigint,
+           l."limit",
+           COALESCE(l.period, 'none'),
+           CASE WHEN k.resource IS NULL THEN m.window_start END,
+           CASE WHEN k.resource IS NOT NULL THEN 'rows' ELSE 'meter' END
+      FROM names n
+      LEFT JOIN lim l ON l.resource OPERATOR(pg_catalog.=) n.resource
+      LEFT JOIN counted k ON k.resource OPERATOR(pg_catalog.=) n.resource
+      LEFT JOIN tenant.row_counts rc ON rc.tenant_id OPERATOR(pg_catalog.=) p_tenant
+                                    AND rc.resource OPERATOR(pg_catalog.=) n.resource
+      LEFT JOIN met m ON m.resource OPERATOR(pg_catalog.=) n.resource
+     ORDER BY n.resource;
+END
+$$;
+COMMENT ON FUNCTION tenant.usage(uuid) IS
+    'every resource of a tenant with used, limit, period, window start and kind (rows or meter); the current tenant unless the caller may read all';
+
+REVOKE ALL ON FUNCTION tenant.usage(uuid) FROM PUBLIC;
