@@ -89,7 +89,7 @@ SELECT tenant.reset();
 SELECT p.oid::regprocedure AS function, provolatile, proparallel, prosecdef
   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
  WHERE n.nspname = 'tenant' AND p.proname IN ('set', 'set_session', 'reset', 'current_id')
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;
 
 -- Cache capacity is bounded.
 SET pg_tenant.tenant_cache_size = 2;

@@ -3,6 +3,7 @@
 SHOW pg_tenant.enforce;
 SHOW pg_tenant.guarded_schemas;
 SHOW pg_tenant.auto_protect;
+-- DDL reaches pg_tenant through one door: one ddl_command_end and one sql_drop trigger, ENABLE ALWAYS.
 SELECT evtname, evtevent, evtenabled FROM pg_event_trigger WHERE evtname LIKE 'pg_tenant%' ORDER BY 1;
 
 -- Every way to create a table without the tenant column is refused in a guarded schema.

@@ -2,8 +2,9 @@
 #include "bridge/pg.hpp"
 #include "context/context.hpp"
 #include "guard/guard.hpp"
+#include "policy/protection.hpp"
 #include "registry/registry.hpp"
-#include "usage/meter.hpp"
+#include "meters/meter.hpp"
 
 extern "C" {
 PG_MODULE_MAGIC;
@@ -15,7 +16,8 @@ void _PG_init(void) {
   if (IsBinaryUpgrade) return;
   pg_tenant::registry::Init();
   pg_tenant::context::Init();
+  pg_tenant::policy::Init();
   pg_tenant::guard::Init();
-  pg_tenant::usage::Init();
+  pg_tenant::meters::Init();
   MarkGUCPrefixReserved("pg_tenant");
 }

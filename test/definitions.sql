@@ -48,7 +48,7 @@ blocks AS (
            || coalesce((SELECT string_agg(E'\n  constraint ' || k.conname || ' ' || pg_get_constraintdef(k.oid),
                                           '' ORDER BY k.conname)
                           FROM pg_constraint k WHERE k.conrelid = c.oid), '')
-           || coalesce((SELECT string_agg(E'\n  index ' || pg_get_indexdef(i.indexrelid), '' ORDER BY 1)
+           || coalesce((SELECT string_agg(E'\n  index ' || pg_get_indexdef(i.indexrelid), '' ORDER BY pg_get_indexdef(i.indexrelid))
                           FROM pg_index i WHERE i.indrelid = c.oid), '')
            || coalesce((SELECT string_agg(E'\n  trigger ' || pg_get_triggerdef(t.oid) || ' enabled ' || t.tgenabled::text,
                                           '' ORDER BY t.tgname)

@@ -1,5 +1,7 @@
 -------------------------------------------------------------------------------------------------
--- Isolation audit
+-- Isolation audit: one SQL query over the catalogs. A scoped table's protection comes from the
+-- one reader protect and the guard use (tenant._protection), the guarded schemas from the
+-- guard's own parser (tenant.guarded_schemas()), the tenant column from its setting.
 -------------------------------------------------------------------------------------------------
 
 CREATE FUNCTION tenant.audit()
@@ -8,8 +10,7 @@ CREATE FUNCTION tenant.audit()
     AS $$
 WITH
 user_tables AS (          -- tables of users: not catalogs, not temporary, not an extension's
-    SELECT c.oid AS relid, c.relname, n.nspname, c.relkind, c.relowner, c.relacl,
-           c.relrowsecurity, c.relforcerowsecurity
+    SELECT c.oid AS relid, c.relname, n.nspname, c.relkind, c.relowner, c.relacl
       FROM pg_class c
       JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE c.relkind IN ('r', 'p')
@@ -18,29 +19,30 @@ user_tables AS (          -- tables of users: not catalogs, not temporary, not a
        AND NOT EXISTS (SELECT 1 FROM pg_depend d
                         WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')),
 scoped AS (
-    SELECT t.*, s.tenant_column AS col, a.attnum
+    SELECT t.*, s.tenant_column AS col, a.attnum, p.*
       FROM tenant.scoped_tables s
       JOIN user_tables t ON t.relid = s.relid::oid
-      JOIN pg_attribute a ON a.attrelid = t.relid AND a.attname = s.tenant_column AND NOT a.attisdropped),
+      JOIN pg_attribute a ON a.attrelid = t.relid AND a.attname = s.tenant_column AND NOT a.attisdropped
+     CROSS JOIN LATERAL tenant._protection(s.relid, s.tenant_column) AS p),
 findings AS (
     -- A table with the tenant column that tenant.protect() never saw.
     SELECT t.relid::regclass::text, 'unprotected_table', 'critical',
-           'has a uuid column "tenant_id" but no generated policies: every tenant reads every row',
+           format('has a uuid column "%s" but no generated policies: every tenant reads every row', a.attname),
            format('SELECT tenant.protect(%L);', t.relid::regclass::text)
       FROM user_tables t
-      JOIN pg_attribute a ON a.attrelid = t.relid AND a.attname = 'tenant_id' AND NOT a.attisdropped
+      JOIN pg_attribute a ON a.attrelid = t.relid AND a.attname = tenant.tenant_column() AND NOT a.attisdropped
                          AND a.atttypid = 'uuid'::regtype
      WHERE NOT EXISTS (SELECT 1 FROM tenant.scoped_tables s WHERE s.relid::oid = t.relid)
     UNION ALL
     SELECT s.relid::regclass::text, 'rls_not_enabled', 'critical',
            'row level security is disabled: the policies are ignored',
            format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY;', s.relid::regclass)
-      FROM scoped s WHERE NOT s.relrowsecurity
+      FROM scoped s WHERE NOT s.rls_enabled
     UNION ALL
     SELECT s.relid::regclass::text, 'rls_not_forced', 'critical',
            'row level security is not forced: the table owner reads every tenant''s rows',
            format('ALTER TABLE %s FORCE ROW LEVEL SECURITY;', s.relid::regclass)
-      FROM scoped s WHERE NOT s.relforcerowsecurity
+      FROM scoped s WHERE NOT s.rls_forced
     UNION ALL
     SELECT s.relid::regclass::text,
            CASE st.state WHEN 'missing' THEN 'policy_missing' ELSE 'policy_changed' END, 'critical',
@@ -48,16 +50,15 @@ findings AS (
                   CASE st.state WHEN 'missing' THEN 'missing' ELSE 'not what tenant.protect() created' END),
            format('SELECT tenant.protect(%L, %L);', s.relid::regclass::text, s.col)
       FROM scoped s
-     CROSS JOIN LATERAL (VALUES ('tenant_isolation', tenant._policy_state(s.relid, 'tenant_isolation', true, s.col)),
-                                ('tenant_isolation_guard', tenant._policy_state(s.relid, 'tenant_isolation_guard', false, s.col)))
-           AS st(policy, state)
+     CROSS JOIN LATERAL (VALUES ('tenant_isolation', s.isolation_policy),
+                                ('tenant_isolation_guard', s.guard_policy)) AS st(policy, state)
      WHERE st.state <> 'current'
     UNION ALL
     SELECT s.relid::regclass::text, 'no_tenant_index', 'warning',
            format('no index leads with %I: every tenant-scoped query scans the whole table', s.col),
            format('CREATE INDEX ON %s (%I);', s.relid::regclass, s.col)
       FROM scoped s
-     WHERE NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = s.relid AND i.indkey[0] = s.attnum)
+     WHERE NOT s.has_leading_index
     UNION ALL
     -- A uniqueness check across tenants tells one tenant which values another one uses.
     SELECT s.relid::regclass::text, 'unique_without_tenant',
@@ -89,9 +90,7 @@ findings AS (
            format('ALTER TABLE %s ADD FOREIGN KEY (%I) REFERENCES tenant.tenants (id) ON DELETE CASCADE;',
                   s.relid::regclass, s.col)
       FROM scoped s
-     WHERE NOT EXISTS (SELECT 1 FROM pg_constraint k
-                        WHERE k.conrelid = s.relid AND k.contype = 'f'
-                          AND k.confrelid = 'tenant.tenants'::regclass AND k.conkey = ARRAY[s.attnum])
+     WHERE NOT s.has_foreign_key
     UNION ALL
     -- Row level security never applies to superusers and BYPASSRLS roles.
     SELECT quote_ident(r.rolname), 'bypassrls_role', 'high',
@@ -140,8 +139,8 @@ findings AS (
            format('schema %I is guarded, and the table has no tenant column and no exemption', t.nspname),
            format('SELECT tenant.exempt(%L, %L);', t.relid::regclass::text, 'shared: <why>')
       FROM user_tables t
-     WHERE t.nspname = ANY (string_to_array(replace(coalesce(current_setting('pg_tenant.guarded_schemas', true), 'public'), ' ', ''), ','))
-       AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = t.relid AND a.attname = 'tenant_id'
+     WHERE t.nspname = ANY (tenant.guarded_schemas())
+       AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = t.relid AND a.attname = tenant.tenant_column()
                           AND NOT a.attisdropped)
        AND NOT EXISTS (SELECT 1 FROM tenant.scoped_tables s WHERE s.relid::oid = t.relid)
        AND NOT EXISTS (SELECT 1 FROM tenant.exemptions e WHERE e.schema_name = t.nspname AND e.table_name = t.relname)

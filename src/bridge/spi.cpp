@@ -86,6 +86,22 @@ Datum TextParam(const std::string &value) {
   return PgCall([&] { return PointerGetDatum(cstring_to_text_with_len(value.data(), static_cast<int>(value.size()))); });
 }
 
+Param OidArrayParam(const std::vector<Oid> &oids) {
+  std::vector<Datum> elements;
+  for (Oid oid : oids) elements.push_back(ObjectIdGetDatum(oid));
+  ArrayType *array = PgCall(
+      [&] { return construct_array(elements.data(), static_cast<int>(elements.size()), OIDOID, sizeof(Oid), true, TYPALIGN_INT); });
+  return {OIDARRAYOID, PointerGetDatum(array)};
+}
+
+Param TextArrayParam(const std::vector<std::string> &values) {
+  std::vector<Datum> elements;
+  for (const auto &value : values) elements.push_back(TextParam(value));
+  ArrayType *array = PgCall(
+      [&] { return construct_array(elements.data(), static_cast<int>(elements.size()), TEXTOID, -1, false, TYPALIGN_INT); });
+  return {TEXTARRAYOID, PointerGetDatum(array)};
+}
+
 Oid ToOid(const Value &value) {
   if (!value) throw Error(ERRCODE_INTERNAL_ERROR, "unexpected NULL oid");
   return static_cast<Oid>(std::stoul(*value));

@@ -44,6 +44,10 @@ class Session {
 
 Datum TextParam(const std::string &value);
 
+// oid[] and text[] parameters.
+Param OidArrayParam(const std::vector<Oid> &oids);
+Param TextArrayParam(const std::vector<std::string> &values);
+
 // An oid column's text value as an Oid.
 Oid ToOid(const Value &value);
 

@@ -29,7 +29,7 @@ uint64 context_version = 0;
 uint64 validated_version = 0;
 uint64 validated_generation = 0;
 
-bool CheckTenantId(char **newval, void **extra, GucSource) {
+bool CheckTenantId(char **newval, void **extra, GucSource) noexcept {
   if (*newval == nullptr || (*newval)[0] == '\0') return true;
   auto parsed = ParseUuid(*newval);
   if (!parsed) {
@@ -55,26 +55,18 @@ bool CheckTenantId(char **newval, void **extra, GucSource) {
   return true;
 }
 
-void AssignTenantId(const char *, void *extra) {
+void AssignTenantId(const char *, void *extra) noexcept {
   has_context = extra != nullptr;
   if (has_context) context_id = *static_cast<pg_uuid_t *>(extra);
   ++context_version;
 }
 
-std::string UuidText(const pg_uuid_t &id) {
-  UuidBytes bytes;
-  memcpy(bytes.data(), id.data, UUID_LEN);
-  return FormatUuid(bytes);
-}
-
 // Raises the documented error for an unknown or suspended tenant; else returns the record.
 const registry::TenantRecord &RequireActive(const registry::TenantRecord *record, const std::string &asked) {
-  if (record == nullptr)
-    throw Error(errcodes::kTenantNotFound, "tenant \"" + asked + "\" does not exist", "",
-                "Tenants are registered with tenant.create().");
+  if (record == nullptr) throw registry::TenantNotFound(asked);
   if (!record->active)
     throw Error(errcodes::kTenantSuspended, "tenant \"" + std::string(record->slug) + "\" is suspended",
-                "Tenant id " + UuidText(record->id) + ".",
+                "Tenant id " + registry::IdText(record->id) + ".",
                 "A suspended tenant cannot be entered until tenant.resume().");
   return *record;
 }
@@ -85,7 +77,7 @@ const registry::TenantRecord &ResolveArgument(FunctionCallInfo fcinfo, bool by_s
                 "Use tenant.reset() to leave the tenant context.");
   if (!by_slug) {
     pg_uuid_t *id = PG_GETARG_UUID_P(0);
-    return RequireActive(registry::FindById(*id), UuidText(*id));
+    return RequireActive(registry::FindById(*id), registry::IdText(*id));
   }
   text *arg = PG_GETARG_TEXT_PP(0);
   std::string value(VARDATA_ANY(arg), VARSIZE_ANY_EXHDR(arg));
@@ -131,12 +123,16 @@ bool CurrentTenant(pg_uuid_t *tenant) {
   if (!has_context) return false;
   if (validated_version != context_version || validated_generation != registry::Generation()) {
     pg_uuid_t id = context_id;
-    RequireActive(registry::FindById(id), UuidText(id));
+    RequireActive(registry::FindById(id), registry::IdText(id));
     validated_version = context_version;
     validated_generation = registry::Generation();
   }
   *tenant = context_id;
   return true;
+}
+
+Error NoTenant(const std::string &detail) {
+  return Error(errcodes::kNoTenantContext, "no tenant is set", detail, "Call tenant.set() first.");
 }
 
 }  // namespace pg_tenant::context

@@ -1,7 +1,9 @@
 // The tenant context: the GUC pg_tenant.tenant_id and the functions that set and read it.
 #pragma once
 
-#include "bridge/pg.hpp"
+#include "bridge/bridge.hpp"
+
+#include <string>
 
 namespace pg_tenant::context {
 
@@ -11,5 +13,8 @@ void Init();
 // The current tenant, validated like tenant.current_id() (TN001/TN002 when the setting names an
 // unknown or suspended tenant); false when there is none.
 bool CurrentTenant(pg_uuid_t *tenant);
+
+// TN008, for a function that needs a tenant and has none; detail says what needed it.
+Error NoTenant(const std::string &detail);
 
 }  // namespace pg_tenant::context

@@ -20,10 +20,6 @@ CREATE FUNCTION tenant.reset() RETURNS void
 CREATE FUNCTION tenant.current_id() RETURNS uuid
     LANGUAGE c STABLE PARALLEL SAFE
     AS 'MODULE_PATHNAME', 'pg_tenant_current_id';
-CREATE FUNCTION tenant.cache_info(OUT entries bigint, OUT capacity integer, OUT hits bigint,
-                                  OUT misses bigint, OUT resets bigint) RETURNS record
-    LANGUAGE c VOLATILE PARALLEL RESTRICTED
-    AS 'MODULE_PATHNAME', 'pg_tenant_cache_info';
 
 COMMENT ON FUNCTION tenant.set(uuid) IS 'enters an active tenant for the current transaction';
 COMMENT ON FUNCTION tenant.set(text) IS 'enters an active tenant (by slug, or id as text) for the current transaction';
@@ -31,8 +27,7 @@ COMMENT ON FUNCTION tenant.set_session(uuid) IS 'enters an active tenant until t
 COMMENT ON FUNCTION tenant.set_session(text) IS 'enters an active tenant (by slug) until tenant.reset() or disconnect';
 COMMENT ON FUNCTION tenant.reset() IS 'leaves the tenant context';
 COMMENT ON FUNCTION tenant.current_id() IS 'the current tenant id, or NULL when none is set';
-COMMENT ON FUNCTION tenant.cache_info() IS 'this backend''s tenant cache: entries, capacity, hits, misses, resets';
 
 REVOKE ALL ON FUNCTION tenant.set(uuid), tenant.set(text), tenant.set_session(uuid), tenant.set_session(text),
-    tenant.reset(), tenant.current_id(), tenant.cache_info() FROM PUBLIC;
+    tenant.reset(), tenant.current_id() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION tenant.current_id() TO PUBLIC;

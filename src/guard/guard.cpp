@@ -1,10 +1,10 @@
-// The DDL guard. Two event triggers call it:
-//  - ddl_command_end: a new table (CREATE TABLE [AS], SELECT INTO, also inside CREATE SCHEMA,
-//    DO blocks and functions) in a guarded schema must have the tenant column or an exemption;
-//    with auto_protect it is protected at once. A materialized view may not read a scoped table.
-//    After ALTER TABLE / ALTER POLICY on a scoped table the catalogs are read again (the command
+// The DDL guard, run by the DDL door (src/ddl/ddl.cpp):
+//  - after a command: a new table (CREATE TABLE [AS], SELECT INTO, also inside CREATE SCHEMA, DO
+//    blocks and functions) in a guarded schema must have the tenant column or an exemption; with
+//    auto_protect it is protected at once. A materialized view may not read a scoped table.
+//    After ALTER TABLE / ALTER POLICY on a scoped table its protection is read again (the command
 //    tag says nothing about what changed) and anything protect made that is gone is an error.
-//  - sql_drop: dropping a scoped table's tenant column, foreign key or generated policy.
+//  - after a drop: dropping a scoped table's tenant column, foreign key or generated policy.
 // tenant.protect()/unprotect() themselves, extension scripts, and a superuser restoring a dump
 // (pg_dump scripts run with row_security = off) pass through.
 #include "guard/guard.hpp"
@@ -14,9 +14,12 @@
 #include "bridge/spi.hpp"
 #include "policy/generator.hpp"
 #include "policy/protect.hpp"
+#include "policy/protection.hpp"
 
+#include <map>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace pg_tenant::guard {
@@ -29,11 +32,37 @@ enum EnforceMode { kEnforceError, kEnforceWarn, kEnforceOff };
 const struct config_enum_entry kEnforceOptions[] = {
     {"error", kEnforceError, false}, {"warn", kEnforceWarn, false}, {"off", kEnforceOff, false}, {nullptr, 0, false}};
 
-char *guarded_schemas = nullptr;
+// pg_tenant.guarded_schemas, parsed by its check hook into this (the GUC's "extra", malloc'd).
+struct SchemaList {
+  int count;
+  NameData names[FLEXIBLE_ARRAY_MEMBER];
+};
+
+char *guarded_schemas_setting = nullptr;
+const SchemaList *guarded_schemas = nullptr;
 int enforce = kEnforceError;
 bool auto_protect = false;
 
-constexpr const char *kTenantColumn = "tenant_id";
+bool CheckGuardedSchemas(char **newval, void **extra, GucSource) noexcept {
+  char *raw = pstrdup(*newval != nullptr ? *newval : "");
+  List *names = NIL;
+  if (!SplitIdentifierString(raw, ',', &names)) {
+    GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
+    GUC_check_errdetail("List syntax is invalid: a comma-separated list of schema names, quoted as in SQL.");
+    return false;
+  }
+  auto *list = static_cast<SchemaList *>(malloc(offsetof(SchemaList, names) + sizeof(NameData) * list_length(names)));
+  if (list == nullptr) return false;
+  list->count = 0;
+  ListCell *cell;
+  foreach (cell, names) namestrcpy(&list->names[list->count++], static_cast<const char *>(lfirst(cell)));
+  list_free(names);
+  pfree(raw);
+  *extra = list;
+  return true;
+}
+
+void AssignGuardedSchemas(const char *, void *extra) noexcept { guarded_schemas = static_cast<SchemaList *>(extra); }
 
 bool Bypassed() {
   if (enforce == kEnforceOff || creating_extension || policy::RunningProtectDdl()) return true;
@@ -62,167 +91,171 @@ void CheckScopedTable(Oid relid, const std::string &name, const std::string &col
             "policies. Run SELECT tenant.unprotect('" + name + "') first if this is intended.");
 }
 
-// One row per table a DDL command touched (policies map to their table).
-constexpr const char *kCommandsQuery = R"SQL(
-WITH commands AS MATERIALIZED (
-  SELECT c.command_tag, c.object_type, c.in_extension,
-         CASE WHEN c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass THEN c.objid
-              WHEN c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_policy'::pg_catalog.regclass
-              THEN (SELECT p.polrelid FROM pg_catalog.pg_policy p WHERE p.oid OPERATOR(pg_catalog.=) c.objid)
-         END AS relid
-    FROM pg_catalog.pg_event_trigger_ddl_commands() c)
--- LATERAL lookups by oid: index probes per command, whatever the size of the catalogs.
-SELECT DISTINCT cmd.command_tag, cmd.object_type, t.*, cmd.in_extension, t2.*
-  FROM commands cmd
-  CROSS JOIN LATERAL (
-       SELECT cl.oid, pg_catalog.format('%I.%I', n.nspname, cl.relname), cl.relpersistence, cl.relkind,
-              EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid OPERATOR(pg_catalog.=) cl.oid
-                         AND a.attname OPERATOR(pg_catalog.=) 'tenant_id' AND NOT a.attisdropped),
-              (SELECT s.tenant_column FROM tenant.scoped_tables s
-                WHERE s.relid OPERATOR(pg_catalog.=) cl.oid::pg_catalog.regclass),
-              EXISTS (SELECT 1 FROM tenant.exemptions e WHERE e.schema_name OPERATOR(pg_catalog.=) n.nspname
-                         AND e.table_name OPERATOR(pg_catalog.=) cl.relname),
-              n.nspname OPERATOR(pg_catalog.=) ANY (pg_catalog.string_to_array(pg_catalog.replace(
-                  pg_catalog.current_setting('pg_tenant.guarded_schemas'), ' ', ''), ','))
-         FROM pg_catalog.pg_class cl
-         JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) cl.relnamespace
-        WHERE cl.oid OPERATOR(pg_catalog.=) cmd.relid) t
-  CROSS JOIN LATERAL (
-       SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid OPERATOR(pg_catalog.=) t.oid),
-              (SELECT pg_catalog.string_agg(DISTINCT sd.relid::pg_catalog.text, ', ')
-                 FROM pg_catalog.pg_rewrite rw
-                 JOIN pg_catalog.pg_depend d
-                      ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass
-                     AND d.objid OPERATOR(pg_catalog.=) rw.oid
-                 JOIN tenant.scoped_tables sd ON sd.relid OPERATOR(pg_catalog.=) d.refobjid::pg_catalog.regclass
-                WHERE rw.ev_class OPERATOR(pg_catalog.=) t.oid)) t2
+// What the guard needs to know of each table the commands touched.
+struct TableFacts {
+  std::string name;  // schema.table, quoted
+  std::string schema;
+  bool temporary;
+  bool has_column;                    // the configured tenant column
+  std::optional<std::string> scoped;  // its tenant column when scoped
+  bool exempt;
+  bool is_child;
+  std::optional<std::string> matview_reads;  // scoped tables a materialized view reads
+};
+
+// LATERAL lookups by oid: index probes per table, whatever the size of the catalogs.
+constexpr const char *kTableFactsQuery = R"SQL(
+SELECT cl.oid, pg_catalog.format('%I.%I', n.nspname, cl.relname), n.nspname, cl.relpersistence,
+       EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid OPERATOR(pg_catalog.=) cl.oid
+                  AND a.attname OPERATOR(pg_catalog.=) $2::pg_catalog.name AND NOT a.attisdropped),
+       (SELECT s.tenant_column FROM tenant.scoped_tables s
+         WHERE s.relid OPERATOR(pg_catalog.=) cl.oid::pg_catalog.regclass),
+       EXISTS (SELECT 1 FROM tenant.exemptions e WHERE e.schema_name OPERATOR(pg_catalog.=) n.nspname
+                  AND e.table_name OPERATOR(pg_catalog.=) cl.relname),
+       EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid OPERATOR(pg_catalog.=) cl.oid),
+       (SELECT pg_catalog.string_agg(DISTINCT sd.relid::pg_catalog.text, ', ')
+          FROM pg_catalog.pg_rewrite rw
+          JOIN pg_catalog.pg_depend d
+               ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+              AND d.objid OPERATOR(pg_catalog.=) rw.oid
+          JOIN tenant.scoped_tables sd ON sd.relid OPERATOR(pg_catalog.=) d.refobjid::pg_catalog.regclass
+         WHERE rw.ev_class OPERATOR(pg_catalog.=) cl.oid)
+  FROM pg_catalog.unnest($1::pg_catalog.oid[]) AS t(relid)
+  JOIN pg_catalog.pg_class cl ON cl.oid OPERATOR(pg_catalog.=) t.relid
+  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) cl.relnamespace
 )SQL";
 
-void OnDdlCommandEnd() {
-  spi::PinnedSearchPath pinned;
-  spi::Session spi;
-  {
-    spi::AsRole as_owner(spi::ExtensionOwner(spi));
-    std::set<Oid> checked;
-    for (const auto &r : spi.Query(kCommandsQuery)) {
-      const std::string tag = *r.at(0), type = *r.at(1), name = *r.at(3);
-      const Oid relid = spi::ToOid(r.at(2));
-      const bool temporary = *r.at(4) == "t", has_column = *r.at(6) == "t", scoped = r.at(7).has_value();
-      const bool exempt = *r.at(8) == "t", guarded = r.at(9) && *r.at(9) == "t", in_extension = *r.at(10) == "t";
-      const bool is_child = *r.at(11) == "t";
-      if (in_extension) continue;
-      const bool creates_table = (tag == "CREATE TABLE" || tag == "CREATE TABLE AS" || tag == "SELECT INTO") &&
-                                 type == "table" && !temporary;
-      if (creates_table && guarded && !scoped && !is_child) {
-        if (!has_column && !exempt) {
-          Violation(errcodes::kTenantColumnMissing, "table " + name + " has no tenant column",
-                    "Every table in a guarded schema (pg_tenant.guarded_schemas) must carry \"tenant_id\".",
-                    "Add tenant_id uuid NOT NULL, or record a deliberate shared table with SELECT tenant.exempt('" +
-                        name + "', 'why it is shared').");
-        } else if (has_column && auto_protect) {
-          policy::ProtectOnBehalf(spi, relid, kTenantColumn);
-        }
-      } else if (tag == "CREATE MATERIALIZED VIEW" && r.at(12)) {
-        Violation(errcodes::kProtectionWeakened, "materialized view " + name + " reads tenant-scoped tables",
-                  "It would copy the rows of every tenant out of " + *r.at(12) +
-                      ", and a materialized view cannot carry row level security.",
-                  "Use a view WITH (security_invoker = true) instead.");
-      } else if (scoped && (tag == "ALTER TABLE" || tag == "ALTER POLICY") && checked.insert(relid).second) {
-        CheckScopedTable(relid, name, *r.at(7));
+// The commands' tables, read once; then each command is judged on its own tag and type.
+void CheckCommands(ddl::Event &event) {
+  const auto &commands = event.Commands();
+  std::vector<Oid> relids;
+  for (const auto &c : commands)
+    if (OidIsValid(c.relid)) relids.push_back(c.relid);
+  if (relids.empty()) return;
+  const std::string column = policy::DefaultTenantColumn();
+  spi::Session &spi = event.Spi();
+  spi::AsRole as_owner(event.Owner());
+  std::map<Oid, TableFacts> facts;
+  for (const auto &r : spi.Query(kTableFactsQuery, {spi::OidArrayParam(relids), {TEXTOID, spi::TextParam(column)}}))
+    facts[spi::ToOid(r.at(0))] = {*r.at(1), *r.at(2), *r.at(3) == "t", *r.at(4) == "t", r.at(5),
+                                  *r.at(6) == "t", *r.at(7) == "t", r.at(8)};
+  std::set<std::tuple<Oid, std::string, std::string>> seen;
+  std::set<Oid> checked;
+  for (const auto &c : commands) {
+    auto found = facts.find(c.relid);
+    if (found == facts.end() || c.in_extension || !seen.insert({c.relid, c.tag, c.object_type}).second) continue;
+    const TableFacts &t = found->second;
+    const bool creates_table =
+        (c.tag == "CREATE TABLE" || c.tag == "CREATE TABLE AS" || c.tag == "SELECT INTO") && c.object_type == "table";
+    if (creates_table && !t.temporary && IsGuardedSchema(t.schema.c_str()) && !t.scoped && !t.is_child) {
+      if (!t.has_column && !t.exempt) {
+        Violation(errcodes::kTenantColumnMissing, "table " + t.name + " has no tenant column",
+                  "Every table in a guarded schema (pg_tenant.guarded_schemas) must carry " +
+                      policy::QuoteIdent(column) + ".",
+                  "Add " + column + " uuid NOT NULL, or record a deliberate shared table with SELECT tenant.exempt('" +
+                      t.name + "', 'why it is shared').");
+      } else if (t.has_column && auto_protect) {
+        policy::ProtectOnBehalf(spi, c.relid, column);
       }
+    } else if (c.tag == "CREATE MATERIALIZED VIEW" && t.matview_reads) {
+      Violation(errcodes::kProtectionWeakened, "materialized view " + t.name + " reads tenant-scoped tables",
+                "It would copy the rows of every tenant out of " + *t.matview_reads +
+                    ", and a materialized view cannot carry row level security.",
+                "Use a view WITH (security_invoker = true) instead.");
+    } else if (t.scoped && (c.tag == "ALTER TABLE" || c.tag == "ALTER POLICY") && checked.insert(c.relid).second) {
+      CheckScopedTable(c.relid, t.name, *t.scoped);
     }
   }
-  spi.Finish();
+}
+
+std::string QualifiedName(Oid relid) {
+  return PgCall([&] {
+    return std::string(quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid)));
+  });
 }
 
 // ALTER TABLE and ALTER POLICY name their table in the parse tree: check it (and its scoped
 // descendants, which some subcommands recurse to) without running any SQL. Returns false when
-// the statement has another shape, to fall back to the catalog query.
-bool CheckAlteredTable(Node *parsetree) {
-  RangeVar *relation = nullptr;
-  if (IsA(parsetree, AlterTableStmt))
-    relation = reinterpret_cast<AlterTableStmt *>(parsetree)->relation;
-  else if (IsA(parsetree, AlterPolicyStmt))
-    relation = reinterpret_cast<AlterPolicyStmt *>(parsetree)->table;
-  else if (IsA(parsetree, RenameStmt))
-    relation = reinterpret_cast<RenameStmt *>(parsetree)->relation;
-  if (relation == nullptr) return false;
+// the statement has another shape, to fall back to the commands.
+bool CheckAlteredTable(const ddl::Event &event) {
+  if (!event.names_altered_table()) return false;
+  const Oid relid = event.altered_relid();
+  if (!OidIsValid(relid)) return true;  // renamed away: nothing left to check by that name
   std::vector<Oid> tables;
   PgCall([&] {
-    Oid relid = RangeVarGetRelid(relation, NoLock, true);  // a renamed or moved table: nothing to check
-    if (!OidIsValid(relid)) return;
     ListCell *cell;
     foreach (cell, find_all_inheritors(relid, NoLock, nullptr)) tables.push_back(lfirst_oid(cell));
   });
-  for (Oid table : tables) {
-    if (auto column = policy::ScopedColumn(table)) {
-      const char *name = PgCall([&] {
-        return quote_qualified_identifier(get_namespace_name(get_rel_namespace(table)), get_rel_name(table));
-      });
-      CheckScopedTable(table, name, *column);
-    }
-  }
+  for (Oid table : tables)
+    if (auto column = policy::ScopedColumn(table)) CheckScopedTable(table, QualifiedName(table), *column);
   return true;
 }
 
 // The common CREATE TABLE needs no SQL: a new table with the tenant column (and no auto_protect),
-// or one outside the guarded schemas, is fine as it is. Returns false when the catalog query
-// must decide (a table without the column, auto_protect, or a statement of another shape).
-bool NewTableIsFine(Node *parsetree) {
-  RangeVar *relation = nullptr;
-  if (IsA(parsetree, CreateStmt))
-    relation = reinterpret_cast<CreateStmt *>(parsetree)->relation;
-  else if (IsA(parsetree, CreateTableAsStmt) && reinterpret_cast<CreateTableAsStmt *>(parsetree)->objtype == OBJECT_TABLE)
-    relation = reinterpret_cast<CreateTableAsStmt *>(parsetree)->into->rel;
-  if (relation == nullptr) return false;
+// or one outside the guarded schemas, is fine as it is. Returns false when the commands must
+// decide (a table without the column, auto_protect, or a statement of another shape).
+bool NewTableIsFine(const ddl::Event &event) {
+  const Oid relid = event.created_relid();
+  if (!OidIsValid(relid)) return false;
+  const std::string column = policy::DefaultTenantColumn();
   return PgCall([&] {
-    Oid relid = RangeVarGetRelid(relation, NoLock, true);
-    if (!OidIsValid(relid) || get_rel_persistence(relid) == RELPERSISTENCE_TEMP) return OidIsValid(relid);
-    const char *schema = get_namespace_name(get_rel_namespace(relid));
-    char *list = pstrdup(guarded_schemas != nullptr ? guarded_schemas : "");
-    List *names = NIL;
-    if (!SplitIdentifierString(list, ',', &names)) return false;
-    bool guarded = false;
-    ListCell *cell;
-    foreach (cell, names) guarded = guarded || strcmp(static_cast<const char *>(lfirst(cell)), schema) == 0;
-    if (!guarded) return true;
-    return get_attnum(relid, kTenantColumn) != InvalidAttrNumber && !auto_protect;
+    if (get_rel_persistence(relid) == RELPERSISTENCE_TEMP) return true;
+    if (!IsGuardedSchema(get_namespace_name(get_rel_namespace(relid)))) return true;
+    return get_attnum(relid, column.c_str()) != InvalidAttrNumber && !auto_protect;
   });
-}
-
-void OnSqlDrop() {
-  spi::PinnedSearchPath pinned;
-  spi::Session spi;
-  {
-    spi::AsRole as_owner(spi::ExtensionOwner(spi));
-    auto rows = spi.Query(R"SQL(
-SELECT DISTINCT cl.oid, pg_catalog.format('%I.%I', n.nspname, cl.relname), s.tenant_column
-  FROM pg_catalog.pg_event_trigger_dropped_objects() d
-  CROSS JOIN LATERAL (SELECT n.oid, n.nspname FROM pg_catalog.pg_namespace n
-                       WHERE n.nspname OPERATOR(pg_catalog.=) d.address_names[1]) n
-  CROSS JOIN LATERAL (SELECT cl.oid, cl.relname FROM pg_catalog.pg_class cl
-                       WHERE cl.relnamespace OPERATOR(pg_catalog.=) n.oid
-                         AND cl.relname OPERATOR(pg_catalog.=) d.address_names[2]) cl
-  JOIN tenant.scoped_tables s ON s.relid OPERATOR(pg_catalog.=) cl.oid::pg_catalog.regclass
- WHERE d.object_type OPERATOR(pg_catalog.=) ANY (ARRAY['policy', 'table constraint', 'table column'])
-)SQL");
-    for (const auto &r : rows) CheckScopedTable(spi::ToOid(r.at(0)), *r.at(1), *r.at(2));
-  }
-  spi.Finish();
-}
-
-void RequireEventTrigger(FunctionCallInfo fcinfo) {
-  if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
-    throw Error(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED, "the pg_tenant guard must be called as an event trigger");
 }
 
 }  // namespace
 
+bool IsGuardedSchema(const char *schema) {
+  if (guarded_schemas == nullptr || schema == nullptr) return false;
+  for (int i = 0; i < guarded_schemas->count; ++i)
+    if (strcmp(NameStr(guarded_schemas->names[i]), schema) == 0) return true;
+  return false;
+}
+
+void AfterCommand(ddl::Event &event) {
+  const CommandTag tag = event.tag();
+  const bool creates = tag == CMDTAG_CREATE_TABLE || tag == CMDTAG_CREATE_TABLE_AS || tag == CMDTAG_SELECT_INTO;
+  const bool alters = tag == CMDTAG_ALTER_TABLE || tag == CMDTAG_ALTER_POLICY;
+  if (!creates && !alters && tag != CMDTAG_CREATE_SCHEMA && tag != CMDTAG_CREATE_MATERIALIZED_VIEW) return;
+  if (Bypassed()) return;
+  if (creates && NewTableIsFine(event)) return;
+  if (alters && CheckAlteredTable(event)) return;
+  CheckCommands(event);
+}
+
+void AfterDrop(ddl::Event &event) {
+  if ((event.tag() != CMDTAG_ALTER_TABLE && event.tag() != CMDTAG_DROP_POLICY) || Bypassed()) return;
+  std::vector<std::string> schemas, tables;
+  for (const auto &d : event.DroppedObjects()) {
+    if (d.object_type == "policy" || d.object_type == "table constraint" || d.object_type == "table column") {
+      schemas.push_back(d.schema);
+      tables.push_back(d.name);
+    }
+  }
+  if (tables.empty()) return;
+  spi::Session &spi = event.Spi();
+  spi::AsRole as_owner(event.Owner());
+  auto rows = spi.Query(R"SQL(
+SELECT DISTINCT cl.oid, pg_catalog.format('%I.%I', n.nspname, cl.relname), s.tenant_column
+  FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($2::pg_catalog.text[])) AS d(schema_name, table_name)
+  JOIN pg_catalog.pg_namespace n ON n.nspname OPERATOR(pg_catalog.=) d.schema_name
+  JOIN pg_catalog.pg_class cl ON cl.relnamespace OPERATOR(pg_catalog.=) n.oid
+                             AND cl.relname OPERATOR(pg_catalog.=) d.table_name
+  JOIN tenant.scoped_tables s ON s.relid OPERATOR(pg_catalog.=) cl.oid::pg_catalog.regclass
+)SQL",
+                        {spi::TextArrayParam(schemas), spi::TextArrayParam(tables)});
+  for (const auto &r : rows) CheckScopedTable(spi::ToOid(r.at(0)), *r.at(1), *r.at(2));
+}
+
 void Init() {
   DefineCustomStringVariable("pg_tenant.guarded_schemas",
                              "Schemas where every table must have the tenant column or be exempted.",
-                             "A comma-separated list of schema names, checked by the DDL guard and tenant.audit().",
-                             &guarded_schemas, "public", PGC_SUSET, GUC_LIST_INPUT, nullptr, nullptr, nullptr);
+                             "A comma-separated list of schema names, quoted as in SQL; checked by the DDL guard "
+                             "and tenant.audit().",
+                             &guarded_schemas_setting, "public", PGC_SUSET, GUC_LIST_INPUT,
+                             CheckGuardedSchemas, AssignGuardedSchemas, nullptr);
   DefineCustomEnumVariable("pg_tenant.enforce", "What the DDL guard does with a violation: error, warn or off.",
                            nullptr, &enforce, kEnforceError, kEnforceOptions, PGC_SUSET, 0, nullptr, nullptr, nullptr);
   DefineCustomBoolVariable("pg_tenant.auto_protect",
@@ -234,21 +267,12 @@ void Init() {
 
 using namespace pg_tenant;
 
-// tenant._guard_ddl_command_end() and tenant._guard_sql_drop(): the guard's event triggers.
-PG_TENANT_FUNCTION(pg_tenant_guard_ddl_command_end) {
-  guard::RequireEventTrigger(fcinfo);
-  if (guard::Bypassed()) PG_RETURN_VOID();
-  auto *event = reinterpret_cast<EventTriggerData *>(fcinfo->context);
-  const bool alters = event->tag == CMDTAG_ALTER_TABLE || event->tag == CMDTAG_ALTER_POLICY;
-  const bool creates = event->tag == CMDTAG_CREATE_TABLE || event->tag == CMDTAG_CREATE_TABLE_AS ||
-                       event->tag == CMDTAG_SELECT_INTO;
-  if (creates && guard::NewTableIsFine(event->parsetree)) PG_RETURN_VOID();
-  if (!alters || !guard::CheckAlteredTable(event->parsetree)) guard::OnDdlCommandEnd();
-  PG_RETURN_VOID();
-}
-
-PG_TENANT_FUNCTION(pg_tenant_guard_sql_drop) {
-  guard::RequireEventTrigger(fcinfo);
-  if (!guard::Bypassed()) guard::OnSqlDrop();
-  PG_RETURN_VOID();
+// tenant.guarded_schemas() returns name[]: pg_tenant.guarded_schemas as the guard reads it.
+PG_TENANT_FUNCTION(pg_tenant_guarded_schemas) {
+  return bridge::PgCall([] {
+    const int count = guard::guarded_schemas != nullptr ? guard::guarded_schemas->count : 0;
+    Datum *names = static_cast<Datum *>(palloc(sizeof(Datum) * (count + 1)));
+    for (int i = 0; i < count; ++i) names[i] = NameGetDatum(&guard::guarded_schemas->names[i]);
+    return PointerGetDatum(construct_array(names, count, NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR));
+  });
 }

@@ -13,29 +13,30 @@ COMMENT ON TABLE tenant.scoped_tables IS 'Tables protected by tenant.protect(); 
 SELECT pg_catalog.pg_extension_config_dump('tenant.scoped_tables', '');
 REVOKE ALL ON tenant.scoped_tables FROM PUBLIC;
 
--- 'missing', 'current' or 'different': how a table's generated policy compares with what protect
--- creates. search_path is pinned because pg_get_expr prints names relative to it.
-CREATE FUNCTION tenant._policy_state(rel oid, policy name, permissive boolean, tenant_column name)
-    RETURNS text
-    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
-    AS $$
-SELECT CASE
-         WHEN p.oid IS NULL THEN 'missing'
-         WHEN p.polcmd OPERATOR(pg_catalog.=) '*' AND p.polpermissive OPERATOR(pg_catalog.=) $3
-              AND p.polroles OPERATOR(pg_catalog.=) '{0}'::pg_catalog.oid[]
-              AND pg_catalog.pg_get_expr(p.polqual, p.polrelid)
-                  OPERATOR(pg_catalog.=) pg_catalog.format('(%s = tenant.current_id())', pg_catalog.quote_ident($4))
-              AND pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid)
-                  OPERATOR(pg_catalog.=) pg_catalog.format('(%s = tenant.current_id())', pg_catalog.quote_ident($4))
-         THEN 'current'
-         ELSE 'different'
-       END
-  FROM (SELECT) AS one
-  LEFT JOIN pg_catalog.pg_policy p
-         ON p.polrelid OPERATOR(pg_catalog.=) $1 AND p.polname OPERATOR(pg_catalog.=) $2
-$$;
+-- The configured tenant column (pg_tenant.tenant_column): what protect, protect_all and
+-- policy_sql use by default, what the DDL guard requires and what the audit looks for.
+CREATE FUNCTION tenant.tenant_column() RETURNS name
+    LANGUAGE c STABLE PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'pg_tenant_tenant_column';
+COMMENT ON FUNCTION tenant.tenant_column() IS 'the configured tenant column name (pg_tenant.tenant_column)';
 
-CREATE FUNCTION tenant.protect(rel regclass, tenant_column name DEFAULT 'tenant_id')
+-- A table's protection as the one C++ reader sees it (src/policy/protection.cpp): each policy is
+-- 'missing', 'current' (what protect creates, compared as an expression tree) or 'different'.
+CREATE FUNCTION tenant._protection(rel regclass, tenant_column name,
+                                   OUT column_is_uuid boolean, OUT column_not_null boolean,
+                                   OUT has_foreign_key boolean, OUT has_leading_index boolean,
+                                   OUT rls_enabled boolean, OUT rls_forced boolean,
+                                   OUT isolation_policy text, OUT guard_policy text)
+    RETURNS record
+    LANGUAGE c STABLE STRICT
+    AS 'MODULE_PATHNAME', 'pg_tenant_protection';
+
+-- A table, then its partitions and inheritance children, recursively (each after its parent).
+CREATE FUNCTION tenant._table_tree(rel regclass) RETURNS SETOF regclass
+    LANGUAGE c STABLE STRICT
+    AS 'MODULE_PATHNAME', 'pg_tenant_table_tree';
+
+CREATE FUNCTION tenant.protect(rel regclass, tenant_column name DEFAULT tenant.tenant_column())
     RETURNS SETOF regclass
     LANGUAGE c VOLATILE SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'pg_tenant_protect';
@@ -49,14 +50,14 @@ CREATE FUNCTION tenant.unprotect(rel regclass)
 COMMENT ON FUNCTION tenant.unprotect(regclass) IS
     'drops the generated policies and RLS flags of rel and of the children protected with it; returns them';
 
-CREATE FUNCTION tenant.policy_sql(rel regclass, tenant_column name DEFAULT 'tenant_id')
+CREATE FUNCTION tenant.policy_sql(rel regclass, tenant_column name DEFAULT tenant.tenant_column())
     RETURNS text
     LANGUAGE c STABLE SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'pg_tenant_policy_sql';
 COMMENT ON FUNCTION tenant.policy_sql(regclass, name) IS
     'the DDL tenant.protect(rel) would run now, for review in a migration';
 
-CREATE FUNCTION tenant.protect_all(schema name DEFAULT 'public', tenant_column name DEFAULT 'tenant_id')
+CREATE FUNCTION tenant.protect_all(schema name DEFAULT 'public', tenant_column name DEFAULT tenant.tenant_column())
     RETURNS SETOF regclass
     LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
     AS $$
@@ -91,32 +92,11 @@ $$;
 COMMENT ON FUNCTION tenant.protect_all(name, name) IS
     'protects every table of schema that has the tenant column; returns what it protected';
 
--- New partitions and children of protected tables (CREATE TABLE ... PARTITION OF / INHERITS,
--- ATTACH PARTITION, ALTER TABLE ... INHERIT) are protected in the same transaction.
-CREATE FUNCTION tenant._protect_new_children() RETURNS event_trigger
-    LANGUAGE c SET search_path = pg_catalog, pg_temp
-    AS 'MODULE_PATHNAME', 'pg_tenant_protect_new_children';
-CREATE EVENT TRIGGER pg_tenant_protect_new_children ON ddl_command_end
-    WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
-    EXECUTE FUNCTION tenant._protect_new_children();
-ALTER EVENT TRIGGER pg_tenant_protect_new_children ENABLE ALWAYS;
+-- New partitions and children of protected tables are protected, and dropped tables forgotten,
+-- by steps of the DDL door (src/ddl/ddl.sql, src/policy/protect.cpp).
 
--- A dropped table leaves the catalog.
-CREATE FUNCTION tenant._forget_dropped_tables() RETURNS event_trigger
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-    AS $$
-BEGIN
-    DELETE FROM tenant.scoped_tables s
-     WHERE s.relid::pg_catalog.oid IN (
-           SELECT d.objid FROM pg_catalog.pg_event_trigger_dropped_objects() d
-            WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
-              AND d.objsubid OPERATOR(pg_catalog.=) 0);  -- a dropped column is not a dropped table
-END
-$$;
-CREATE EVENT TRIGGER pg_tenant_forget_dropped_tables ON sql_drop
-    EXECUTE FUNCTION tenant._forget_dropped_tables();
-ALTER EVENT TRIGGER pg_tenant_forget_dropped_tables ENABLE ALWAYS;
-
-REVOKE ALL ON FUNCTION tenant._policy_state(oid, name, boolean, name), tenant.protect(regclass, name),
-    tenant.unprotect(regclass), tenant.policy_sql(regclass, name), tenant.protect_all(name, name),
-    tenant._protect_new_children(), tenant._forget_dropped_tables() FROM PUBLIC;
+REVOKE ALL ON FUNCTION tenant.tenant_column(), tenant._protection(regclass, name), tenant._table_tree(regclass),
+    tenant.protect(regclass, name), tenant.unprotect(regclass), tenant.policy_sql(regclass, name),
+    tenant.protect_all(name, name) FROM PUBLIC;
+-- protect's default argument calls it as the calling role.
+GRANT EXECUTE ON FUNCTION tenant.tenant_column() TO PUBLIC;

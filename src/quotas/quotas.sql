@@ -1,5 +1,6 @@
 -- Exact quotas (tenant.limit_rows). Statement-level AFTER triggers with transition tables keep
--- tenant.row_counts in the writing transaction: one upsert per tenant per statement,
+-- tenant.row_counts in the writing transaction (C++: src/quotas/quotas.cpp): one upsert per
+-- tenant per statement,
 -- INSERT ... ON CONFLICT DO UPDATE SET rows = rows + delta RETURNING rows. The counter row stays
 -- locked until the transaction ends, so writers of one tenant serialize on it: under READ
 -- COMMITTED the next one waits and then adds to the committed value; under REPEATABLE READ and
@@ -14,7 +15,7 @@
 -- triggers are put on the named table AND on every partition and child: whichever table a
 -- statement names counts, and nothing counts twice. tenant.row_quotas lists every member (root
 -- = the table limit_rows was called for). Partitions created or attached later get the triggers
--- in the same transaction (event trigger pg_tenant_row_quota_ddl); attached rows are added,
+-- in the same transaction (a step of the DDL door); attached rows are added,
 -- detached rows subtracted (a scan of that partition only). DROP of a member and TRUNCATE of
 -- anything but the whole quota recount the resource (a scan of all its remaining rows).
 --
@@ -39,7 +40,7 @@
 CREATE TABLE tenant.row_quotas (
     relid          regclass PRIMARY KEY,
     resource       text NOT NULL
-                   CONSTRAINT row_quotas_resource_format CHECK (resource OPERATOR(pg_catalog.~) '^[a-z0-9_.-]{1,63}$'),
+                   CONSTRAINT row_quotas_resource_format CHECK (tenant.is_valid_resource(resource)),
     tenant_column  name NOT NULL,
     root           regclass,
     limited_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
@@ -71,181 +72,22 @@ SELECT pg_catalog.pg_extension_config_dump('tenant.row_counts', '');
 -- already (ON DELETE CASCADE), and no counter is created for it again.
 CREATE FUNCTION tenant._row_quota_apply(resource text, tenants uuid[], deltas bigint[], enforce boolean)
     RETURNS void
-    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
-    AS $$
-DECLARE
-    p_resource ALIAS FOR $1;
-    used bigint;
-    lim record;
-    over record;
-BEGIN
-    IF tenants IS NULL OR pg_catalog.cardinality(tenants) OPERATOR(pg_catalog.=) 0 THEN
-        RETURN;
-    END IF;
-    IF pg_catalog.cardinality(tenants) OPERATOR(pg_catalog.=) 1 THEN  -- the usual statement: one tenant
-        IF deltas[1] OPERATOR(pg_catalog.>) 0 THEN
-            INSERT INTO tenant.row_counts AS c (tenant_id, resource, rows) VALUES (tenants[1], p_resource, deltas[1])
-            ON CONFLICT ON CONSTRAINT row_counts_pkey DO UPDATE SET rows = c.rows OPERATOR(pg_catalog.+) EXCLUDED.rows
-            RETURNING c.rows INTO used;
-            IF enforce THEN
-                SELECT l."limit" INTO lim FROM tenant.effective_limit(tenants[1], p_resource) AS l;
-                IF lim."limit" IS NOT NULL AND used OPERATOR(pg_catalog.>) lim."limit" THEN
-                    PERFORM tenant._row_quota_reached(p_resource, tenants[1], used);
-                END IF;
-            END IF;
-        ELSIF deltas[1] OPERATOR(pg_catalog.<) 0 THEN
-            UPDATE tenant.row_counts c SET rows = c.rows OPERATOR(pg_catalog.+) deltas[1]
-             WHERE c.tenant_id OPERATOR(pg_catalog.=) tenants[1] AND c.resource OPERATOR(pg_catalog.=) p_resource;
-        END IF;
-        RETURN;
-    END IF;
-    -- Several tenants (a superuser's statement, or an UPDATE moving rows between tenants).
-    WITH d AS (
-        SELECT u.t, u.n FROM ROWS FROM (pg_catalog.unnest(tenants), pg_catalog.unnest(deltas)) AS u(t, n)
-         WHERE u.n OPERATOR(pg_catalog.<>) 0),
-    up AS (
-        INSERT INTO tenant.row_counts AS c (tenant_id, resource, rows)
-        SELECT d.t, p_resource, d.n FROM d
-         WHERE d.n OPERATOR(pg_catalog.>) 0
-            OR EXISTS (SELECT 1 FROM tenant.row_counts e
-                        WHERE e.tenant_id OPERATOR(pg_catalog.=) d.t AND e.resource OPERATOR(pg_catalog.=) p_resource)
-         ORDER BY d.t
-        ON CONFLICT ON CONSTRAINT row_counts_pkey DO UPDATE SET rows = c.rows OPERATOR(pg_catalog.+) EXCLUDED.rows
-        RETURNING c.tenant_id, c.rows)
-    SELECT up.tenant_id, up.rows INTO over
-      FROM up
-      JOIN d ON d.t OPERATOR(pg_catalog.=) up.tenant_id AND d.n OPERATOR(pg_catalog.>) 0
-     CROSS JOIN LATERAL tenant.effective_limit(up.tenant_id, p_resource) AS l
-     WHERE enforce AND l."limit" IS NOT NULL AND up.rows OPERATOR(pg_catalog.>) l."limit"
-     -- the tenant in context first: an error shows the writing tenant's own numbers
-     ORDER BY up.tenant_id IS DISTINCT FROM tenant.current_id(), up.tenant_id
-     LIMIT 1;
-    IF FOUND THEN
-        PERFORM tenant._row_quota_reached(p_resource, over.tenant_id, over.rows);
-    END IF;
-END
-$$;
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'pg_tenant_row_quota_apply';
 
--- TN006 for a tenant whose count passed its limit: the limit and the URL as effective_limit says.
-CREATE FUNCTION tenant._row_quota_reached(resource text, tenant uuid, used bigint) RETURNS void
-    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
-    AS $$
-DECLARE
-    lim record;
-BEGIN
-    SELECT * INTO lim FROM tenant.effective_limit($2, $1);
-    PERFORM tenant._raise_limit_reached($1, lim."limit", $3, lim.upgrade_url);
-END
-$$;
-
--- The statement triggers. Arguments: resource, tenant column. For the usual column name, one
--- SQL statement per trigger run does the counting, the upsert and the limit check (its plan is
--- cached per trigger); any other name goes through dynamic SQL and tenant._row_quota_apply().
+-- The statement triggers (arguments: resource, tenant column): they count the transition
+-- tables' rows per tenant and apply the deltas as above. One C++ function for the three events.
 CREATE FUNCTION tenant._row_quota_inserted() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-    AS $$
-DECLARE
-    t uuid[];
-    n bigint[];
-    over record;
-BEGIN
-    IF TG_ARGV[1] OPERATOR(pg_catalog.<>) 'tenant_id' THEN
-        EXECUTE pg_catalog.format(
-            'SELECT pg_catalog.array_agg(c.t ORDER BY c.t), pg_catalog.array_agg(c.n ORDER BY c.t)
-               FROM (SELECT r.%I AS t, pg_catalog.count(*) AS n FROM pg_tenant_new r GROUP BY 1) c', TG_ARGV[1])
-            INTO t, n;
-        PERFORM tenant._row_quota_apply(TG_ARGV[0], t, n, true);
-        RETURN NULL;
-    END IF;
-    -- Upsert in tenant order (two multi-tenant statements cannot deadlock); each counter row
-    -- stays locked until the transaction ends. Then the tenant in context first: an error
-    -- shows the writing tenant's own numbers.
-    WITH d AS (
-        SELECT r.tenant_id AS t, pg_catalog.count(*) AS n FROM pg_tenant_new r GROUP BY 1),
-    up AS (
-        INSERT INTO tenant.row_counts AS c (tenant_id, resource, rows)
-        SELECT d.t, TG_ARGV[0], d.n FROM d ORDER BY d.t
-        ON CONFLICT ON CONSTRAINT row_counts_pkey DO UPDATE SET rows = c.rows OPERATOR(pg_catalog.+) EXCLUDED.rows
-        RETURNING c.tenant_id, c.rows)
-    SELECT up.tenant_id, up.rows INTO over
-      FROM up
-      JOIN tenant.tenants k ON k.id OPERATOR(pg_catalog.=) up.tenant_id
-      LEFT JOIN tenant.tenant_limits tl ON tl.tenant_id OPERATOR(pg_catalog.=) up.tenant_id
-                                       AND tl.resource OPERATOR(pg_catalog.=) TG_ARGV[0]
-      LEFT JOIN tenant.plan_limits pl ON pl.plan OPERATOR(pg_catalog.=) k.plan
-                                     AND pl.resource OPERATOR(pg_catalog.=) TG_ARGV[0]
-     WHERE up.rows OPERATOR(pg_catalog.>) COALESCE(tl."limit", pl."limit")
-     ORDER BY up.tenant_id IS DISTINCT FROM tenant.current_id(), up.tenant_id
-     LIMIT 1;
-    IF FOUND THEN
-        PERFORM tenant._row_quota_reached(TG_ARGV[0], over.tenant_id, over.rows);
-    END IF;
-    RETURN NULL;
-END
-$$;
-
+    LANGUAGE c SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'pg_tenant_row_quota_changed';
 CREATE FUNCTION tenant._row_quota_deleted() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-    AS $$
-DECLARE
-    t uuid[];
-    n bigint[];
-BEGIN
-    IF TG_ARGV[1] OPERATOR(pg_catalog.<>) 'tenant_id' THEN
-        EXECUTE pg_catalog.format(
-            'SELECT pg_catalog.array_agg(c.t ORDER BY c.t), pg_catalog.array_agg(c.n ORDER BY c.t)
-               FROM (SELECT r.%I AS t, OPERATOR(pg_catalog.-) pg_catalog.count(*) AS n FROM pg_tenant_old r GROUP BY 1) c',
-            TG_ARGV[1])
-            INTO t, n;
-        PERFORM tenant._row_quota_apply(TG_ARGV[0], t, n, false);
-        RETURN NULL;
-    END IF;
-    -- Existing counters only (see tenant._row_quota_apply), in tenant order.
-    INSERT INTO tenant.row_counts AS c (tenant_id, resource, rows)
-    SELECT d.t, TG_ARGV[0], d.n
-      FROM (SELECT r.tenant_id AS t, OPERATOR(pg_catalog.-) pg_catalog.count(*) AS n FROM pg_tenant_old r GROUP BY 1) d
-     WHERE EXISTS (SELECT 1 FROM tenant.row_counts e
-                    WHERE e.tenant_id OPERATOR(pg_catalog.=) d.t AND e.resource OPERATOR(pg_catalog.=) TG_ARGV[0])
-     ORDER BY d.t
-    ON CONFLICT ON CONSTRAINT row_counts_pkey DO UPDATE SET rows = c.rows OPERATOR(pg_catalog.+) EXCLUDED.rows;
-    RETURN NULL;
-END
-$$;
-
+    LANGUAGE c SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'pg_tenant_row_quota_changed';
 -- Old and new rows are not paired in transition tables: per tenant, new rows minus old rows.
 -- An UPDATE that keeps every row's tenant changes nothing.
 CREATE FUNCTION tenant._row_quota_updated() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-    AS $$
-DECLARE
-    t uuid[];
-    n bigint[];
-BEGIN
-    IF TG_ARGV[1] OPERATOR(pg_catalog.=) 'tenant_id' THEN
-        SELECT pg_catalog.array_agg(c.t ORDER BY c.t), pg_catalog.array_agg(c.n ORDER BY c.t) INTO t, n
-          FROM (SELECT m.t, pg_catalog.sum(m.n)::bigint AS n
-                  FROM (SELECT r.tenant_id AS t, 1 AS n FROM pg_tenant_new r
-                        UNION ALL
-                        SELECT r.tenant_id, -1 FROM pg_tenant_old r) m
-                 GROUP BY 1
-                HAVING pg_catalog.sum(m.n) OPERATOR(pg_catalog.<>) 0) c;
-    ELSE
-        EXECUTE pg_catalog.format(
-            'SELECT pg_catalog.array_agg(c.t ORDER BY c.t), pg_catalog.array_agg(c.n ORDER BY c.t)
-               FROM (SELECT m.t, pg_catalog.sum(m.n)::bigint AS n
-                       FROM (SELECT r.%1$I AS t, 1 AS n FROM pg_tenant_new r
-                             UNION ALL
-                             SELECT r.%1$I, -1 FROM pg_tenant_old r) m
-                      GROUP BY 1
-                     HAVING pg_catalog.sum(m.n) OPERATOR(pg_catalog.<>) 0) c', TG_ARGV[1])
-            INTO t, n;
-    END IF;
-    IF t IS NOT NULL THEN
-        PERFORM tenant._row_quota_apply(TG_ARGV[0], t, n, true);
-    END IF;
-    RETURN NULL;
-END
-$$;
+    LANGUAGE c SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'pg_tenant_row_quota_changed';
 
 -- Rows per tenant of one table (only: without its partitions and children), as the extension
 -- owner with row_security off (an error rather than a silently filtered count).
@@ -400,18 +242,6 @@ BEGIN
 END
 $$;
 
--- A table and its partitions and children, recursively (itself first).
-CREATE FUNCTION tenant._row_quota_tree(rel regclass) RETURNS SETOF regclass
-    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
-    AS $$
-WITH RECURSIVE tree(relid, depth) AS (
-    SELECT $1::pg_catalog.oid, 0
-    UNION ALL
-    SELECT i.inhrelid, t.depth OPERATOR(pg_catalog.+) 1
-      FROM tree t JOIN pg_catalog.pg_inherits i ON i.inhparent OPERATOR(pg_catalog.=) t.relid)
-SELECT t.relid::pg_catalog.regclass FROM tree t ORDER BY t.depth, t.relid
-$$;
-
 -- Counting reads a fresh snapshot after the triggers exist: only READ COMMITTED gives one.
 CREATE FUNCTION tenant._row_quota_require_read_committed(what text) RETURNS void
     LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
@@ -469,7 +299,7 @@ BEGIN
         RAISE EXCEPTION 'table % already counts rows for "%"', p_rel, existing.resource USING ERRCODE = '55000',
             HINT = 'Run tenant.unlimit_rows() first to count it for another resource.';
     END IF;
-    SELECT t INTO member FROM tenant._row_quota_tree(p_rel) AS t
+    SELECT t INTO member FROM tenant._table_tree(p_rel) AS t
      WHERE t OPERATOR(pg_catalog.<>) p_rel
        AND EXISTS (SELECT 1 FROM tenant.row_quotas q WHERE q.relid OPERATOR(pg_catalog.=) t AND q.root IS NULL)
      LIMIT 1;
@@ -490,7 +320,7 @@ BEGIN
 
     -- Triggers first: CREATE TRIGGER waits for the writers in flight and holds off new ones
     -- until commit, so the count below (a fresh READ COMMITTED snapshot) misses nothing.
-    FOR member IN SELECT * FROM tenant._row_quota_tree(p_rel) LOOP
+    FOR member IN SELECT * FROM tenant._table_tree(p_rel) LOOP
         PERFORM tenant._row_quota_install(member, p_resource, col);
         INSERT INTO tenant.row_quotas (relid, resource, tenant_column, root)
              VALUES (member, p_resource, col, CASE WHEN member OPERATOR(pg_catalog.=) p_rel THEN NULL ELSE p_rel END)
@@ -550,25 +380,20 @@ SELECT pg_catalog.current_setting('row_security') OPERATOR(pg_catalog.=) 'off'
                                  WHERE r.rolname OPERATOR(pg_catalog.=) tenant._calling_role()), false)
 $$;
 
--- After CREATE TABLE / ALTER TABLE touching a counted table, its parent or its children: new
--- partitions and children get the triggers (their rows are added); detached ones lose them
--- (their rows are subtracted); a counted table may not become a partition or child; the
--- triggers of a counted table stay ENABLE ALWAYS. DDL run here fires this trigger again: every
--- step is idempotent, and a row of tenant.row_quotas is what says a table's rows were counted.
-CREATE FUNCTION tenant._row_quota_ddl() RETURNS event_trigger
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+-- A step of the DDL door (src/quotas/quotas.cpp runs it as the extension owner), after CREATE
+-- TABLE / ALTER TABLE touching a counted table, its parent or its children: new partitions and
+-- children get the triggers (their rows are added); detached ones lose them (their rows are
+-- subtracted); a counted table may not become a partition or child; the triggers of a counted
+-- table stay ENABLE ALWAYS. DDL run here passes the door again: every step is idempotent, and a
+-- row of tenant.row_quotas is what says a table's rows were counted. touched: the tables the
+-- commands touched.
+CREATE FUNCTION tenant._row_quota_after_ddl(touched oid[]) RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
     AS $$
 DECLARE
-    touched oid[];
     m record;
     c record;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM tenant.row_quotas) THEN
-        RETURN;
-    END IF;
-    SELECT pg_catalog.array_agg(DISTINCT d.objid) INTO touched
-      FROM pg_catalog.pg_event_trigger_ddl_commands() d
-     WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass;
     IF touched IS NULL OR NOT EXISTS (
         SELECT 1 FROM tenant.row_quotas q
          WHERE q.relid::pg_catalog.oid OPERATOR(pg_catalog.=) ANY (touched)
@@ -595,7 +420,7 @@ BEGIN
     FOR m IN
         SELECT t AS relid, q.relid AS root, q.resource, q.tenant_column
           FROM tenant.row_quotas q
-         CROSS JOIN LATERAL tenant._row_quota_tree(q.relid) AS t
+         CROSS JOIN LATERAL tenant._table_tree(q.relid) AS t
          WHERE q.root IS NULL AND t OPERATOR(pg_catalog.<>) q.relid
            AND NOT EXISTS (SELECT 1 FROM tenant.row_quotas x WHERE x.relid OPERATOR(pg_catalog.=) t)
     LOOP
@@ -618,7 +443,7 @@ BEGIN
           FROM tenant.row_quotas q
          WHERE q.root IS NOT NULL
            AND EXISTS (SELECT 1 FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) q.relid::pg_catalog.oid)
-           AND NOT EXISTS (SELECT 1 FROM tenant._row_quota_tree(q.root) AS t WHERE t OPERATOR(pg_catalog.=) q.relid)
+           AND NOT EXISTS (SELECT 1 FROM tenant._table_tree(q.root) AS t WHERE t OPERATOR(pg_catalog.=) q.relid)
     LOOP
         DELETE FROM tenant.row_quotas q WHERE q.relid OPERATOR(pg_catalog.=) m.relid;
         IF FOUND THEN
@@ -648,32 +473,20 @@ BEGIN
     END IF;
 END
 $$;
-CREATE EVENT TRIGGER pg_tenant_row_quota_ddl ON ddl_command_end
-    WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
-    EXECUTE FUNCTION tenant._row_quota_ddl();
-ALTER EVENT TRIGGER pg_tenant_row_quota_ddl ENABLE ALWAYS;
 
--- After a drop: a dropped counted table leaves the catalog (its counts go with the last table
--- of the resource, or are recounted from the others); a dropped partition's rows are gone
--- without DELETE triggers, so its resource is recounted; the quota triggers of a table still
--- counted cannot be dropped alone.
-CREATE FUNCTION tenant._row_quota_dropped() RETURNS event_trigger
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+-- A step of the DDL door after a drop (dropped: the tables it dropped): a dropped counted table
+-- leaves the catalog (its counts go with the last table of the resource, or are recounted from
+-- the others); a dropped partition's rows are gone without DELETE triggers, so its resource is
+-- recounted; the quota triggers of a table still counted cannot be dropped alone.
+CREATE FUNCTION tenant._row_quota_after_drop(dropped oid[]) RETURNS void
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
     AS $$
 DECLARE
-    dropped oid[];
     resources text[] := '{}';
     r record;
     res text;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM tenant.row_quotas) THEN
-        RETURN;
-    END IF;
-    SELECT pg_catalog.array_agg(d.objid) INTO dropped
-      FROM pg_catalog.pg_event_trigger_dropped_objects() d
-     WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
-       AND d.objsubid OPERATOR(pg_catalog.=) 0;
-    IF dropped IS NOT NULL THEN
+    IF dropped IS NOT NULL AND pg_catalog.cardinality(dropped) OPERATOR(pg_catalog.>) 0 THEN
         FOR r IN DELETE FROM tenant.row_quotas q
                   WHERE q.relid::pg_catalog.oid OPERATOR(pg_catalog.=) ANY (dropped)
                      OR q.root::pg_catalog.oid OPERATOR(pg_catalog.=) ANY (dropped)
@@ -707,19 +520,15 @@ BEGIN
     END IF;
 END
 $$;
-CREATE EVENT TRIGGER pg_tenant_row_quota_drop ON sql_drop
-    EXECUTE FUNCTION tenant._row_quota_dropped();
-ALTER EVENT TRIGGER pg_tenant_row_quota_drop ENABLE ALWAYS;
-
 
 REVOKE ALL ON tenant.row_quotas, tenant.row_counts FROM PUBLIC;
 REVOKE ALL ON FUNCTION
-    tenant._row_quota_apply(text, uuid[], bigint[], boolean), tenant._row_quota_reached(text, uuid, bigint),
+    tenant._row_quota_apply(text, uuid[], bigint[], boolean),
     tenant._row_quota_inserted(), tenant._row_quota_deleted(), tenant._row_quota_updated(),
     tenant._row_quota_truncated(), tenant._row_quota_count(regclass, name, boolean),
     tenant._row_quota_recount(text), tenant._row_quota_install(regclass, text, name),
-    tenant._row_quota_functions(), tenant._row_quota_uninstall(regclass), tenant._row_quota_tree(regclass),
+    tenant._row_quota_functions(), tenant._row_quota_uninstall(regclass),
     tenant._row_quota_require_read_committed(text), tenant._require_owner(regclass),
     tenant.limit_rows(regclass, text), tenant.unlimit_rows(regclass),
-    tenant._row_quota_restoring(), tenant._row_quota_ddl(), tenant._row_quota_dropped()
+    tenant._row_quota_restoring(), tenant._row_quota_after_ddl(oid[]), tenant._row_quota_after_drop(oid[])
 FROM PUBLIC;

@@ -3,7 +3,7 @@
 #include "registry/slug.hpp"
 
 #include "bridge/errcodes.hpp"
-#include "context/context.hpp"
+#include "common/uuid_text.hpp"
 
 #include <string>
 
@@ -22,6 +22,7 @@ struct RegistryOids {
   AttrNumber att_features = InvalidAttrNumber;       // tenants.feature_overrides
   AttrNumber att_plan_name = InvalidAttrNumber;      // plans.name
   AttrNumber att_plan_features = InvalidAttrNumber;  // plans.features
+  AttrNumber att_plan_upgrade_url = InvalidAttrNumber;
   AttrNumber att_id = InvalidAttrNumber;
   AttrNumber att_slug = InvalidAttrNumber;
   AttrNumber att_plan = InvalidAttrNumber;
@@ -45,7 +46,7 @@ int64 cache_hits = 0;
 int64 cache_misses = 0;
 int64 cache_resets = 0;
 
-void OnRelcacheInvalidation(Datum, Oid relid) {
+void OnRelcacheInvalidation(Datum, Oid relid) noexcept {
   if (relid == InvalidOid || (oids_valid && (relid == oids.tenants || relid == oids.plans))) {
     cache_valid = false;
     oids_valid = false;
@@ -88,6 +89,7 @@ void ResolveOids() {
     if (OidIsValid(r.plans)) {
       r.att_plan_name = get_attnum(r.plans, "name");
       r.att_plan_features = get_attnum(r.plans, "features");
+      r.att_plan_upgrade_url = get_attnum(r.plans, "upgrade_url");
     }
     if (OidIsValid(r.tenants)) {
       r.att_id = get_attnum(r.tenants, "id");
@@ -103,7 +105,7 @@ void ResolveOids() {
       found.att_slug == InvalidAttrNumber || found.att_plan == InvalidAttrNumber ||
       found.att_status == InvalidAttrNumber || !OidIsValid(found.plans_pkey) ||
       found.att_features == InvalidAttrNumber || found.att_plan_name == InvalidAttrNumber ||
-      found.att_plan_features == InvalidAttrNumber)
+      found.att_plan_features == InvalidAttrNumber || found.att_plan_upgrade_url == InvalidAttrNumber)
     throw Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
                 "the pg_tenant registry is not installed in this database",
                 "Schema \"tenant\" with tables \"tenants\" and \"plans\" was not found.",
@@ -151,6 +153,7 @@ bool FetchTenant(Oid index, AttrNumber key_attribute, RegProcedure equality, Dat
         bool features_null;
         Datum overrides = heap_getattr(tuple, oids.att_features, desc, &features_null);
         out->features = features_null ? nullptr : DatumGetJsonbPCopy(overrides);
+        out->upgrade_url = nullptr;
         found = true;
       }
     }
@@ -163,16 +166,19 @@ bool FetchTenant(Oid index, AttrNumber key_attribute, RegProcedure equality, Dat
                              F_TEXTEQ, CStringGetTextDatum(out->plan));
       SysScanDesc plan_scan = systable_beginscan(plans, oids.plans_pkey, true, nullptr, 1, &key);
       HeapTuple plan = systable_getnext(plan_scan);
-      bool plan_null = true;
-      Datum defaults = HeapTupleIsValid(plan)
-                           ? heap_getattr(plan, oids.att_plan_features, RelationGetDescr(plans), &plan_null)
-                           : (Datum)0;
+      bool plan_null = true, url_null = true;
+      Datum defaults = (Datum)0, url = (Datum)0;
+      if (HeapTupleIsValid(plan)) {
+        defaults = heap_getattr(plan, oids.att_plan_features, RelationGetDescr(plans), &plan_null);
+        url = heap_getattr(plan, oids.att_plan_upgrade_url, RelationGetDescr(plans), &url_null);
+      }
       if (!plan_null) {
         Datum merged = out->features != nullptr
                            ? DirectFunctionCall2(jsonb_concat, defaults, JsonbPGetDatum(out->features))
                            : defaults;
         out->features = DatumGetJsonbPCopy(merged);
       }
+      out->upgrade_url = url_null ? nullptr : TextDatumGetCString(url);
       systable_endscan(plan_scan);
       table_close(plans, AccessShareLock);
     }
@@ -187,11 +193,12 @@ const TenantRecord *Remember(const TenantRecord &fetched) {
     bool found;
     auto *entry = static_cast<TenantRecord *>(hash_search(by_id, &fetched.id, HASH_ENTER, &found));
     *entry = fetched;
-    if (fetched.features != nullptr) {  // the cache keeps its own copy, freed with the cache
-      MemoryContext previous = MemoryContextSwitchTo(cache_context);
+    // The cache keeps its own copies, freed with the cache.
+    MemoryContext previous = MemoryContextSwitchTo(cache_context);
+    if (fetched.features != nullptr)
       entry->features = DatumGetJsonbP(datumCopy(JsonbPGetDatum(fetched.features), false, -1));
-      MemoryContextSwitchTo(previous);
-    }
+    if (fetched.upgrade_url != nullptr) entry->upgrade_url = pstrdup(fetched.upgrade_url);
+    MemoryContextSwitchTo(previous);
     auto *slug_entry = static_cast<SlugEntry *>(hash_search(by_slug, fetched.slug, HASH_ENTER, &found));
     slug_entry->id = fetched.id;
     return static_cast<const TenantRecord *>(entry);
@@ -242,6 +249,38 @@ const TenantRecord *FindBySlug(std::string_view slug) {
 
 uint64 Generation() { return generation; }
 
+bool PlanExists(std::string_view plan) {
+  EnsureReady();
+  const std::string name(plan);
+  return PgCall([&] {
+    Relation plans = table_open(oids.plans, AccessShareLock);
+    ScanKeyData key;
+    ScanKeyEntryInitialize(&key, 0, oids.att_plan_name, BTEqualStrategyNumber, InvalidOid, DEFAULT_COLLATION_OID,
+                           F_TEXTEQ, CStringGetTextDatum(name.c_str()));
+    SysScanDesc scan = systable_beginscan(plans, oids.plans_pkey, true, nullptr, 1, &key);
+    const bool found = HeapTupleIsValid(systable_getnext(scan));
+    systable_endscan(scan);
+    table_close(plans, AccessShareLock);
+    return found;
+  });
+}
+
+Error TenantNotFound(const std::string &asked) {
+  return Error(errcodes::kTenantNotFound, "tenant \"" + asked + "\" does not exist", "",
+               "Tenants are registered with tenant.create().");
+}
+
+Error PlanNotFound(std::string_view plan) {
+  return Error(errcodes::kPlanNotFound, "plan \"" + std::string(plan) + "\" does not exist", "",
+               "Plans are rows of tenant.plans.");
+}
+
+std::string IdText(const pg_uuid_t &id) {
+  UuidBytes bytes;
+  memcpy(bytes.data(), id.data, UUID_LEN);
+  return FormatUuid(bytes);
+}
+
 void Init() {
   DefineCustomIntVariable("pg_tenant.tenant_cache_size", "Most tenant records each backend keeps cached.",
                           "When the cache is full it is emptied and refilled on demand.", &cache_capacity,
@@ -288,48 +327,19 @@ PG_TENANT_FUNCTION(pg_tenant_cache_info) {
   return PgCall([&] { return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)); });
 }
 
-namespace {
-
-// A flag is on when the merged features map it to JSON true; anything else (absent, false, a
-// string) is off: fail closed.
-bool FeatureOn(const registry::TenantRecord &tenant, const std::string &name) {
-  if (tenant.features == nullptr) return false;
-  return PgCall([&] {
-    JsonbValue *value = getKeyJsonValueFromContainer(&tenant.features->root, name.data(),
-                                                     static_cast<int>(name.size()), nullptr);
-    return value != nullptr && value->type == jbvBool && value->val.boolean;
-  });
+// tenant._check_plan(plan text): 22004 for NULL, TN003 unless the plan exists.
+PG_TENANT_FUNCTION(pg_tenant_check_plan) {
+  if (PG_ARGISNULL(0)) throw Error(ERRCODE_NULL_VALUE_NOT_ALLOWED, "plan must not be NULL");
+  text *plan = PG_GETARG_TEXT_PP(0);
+  const std::string_view name(VARDATA_ANY(plan), VARSIZE_ANY_EXHDR(plan));
+  if (!registry::PlanExists(name)) throw registry::PlanNotFound(name);
+  PG_RETURN_VOID();
 }
 
-std::string FeatureArgument(FunctionCallInfo fcinfo) {
-  if (PG_ARGISNULL(0)) throw Error(ERRCODE_NULL_VALUE_NOT_ALLOWED, "feature name must not be NULL");
-  text *name = PG_GETARG_TEXT_PP(0);
-  return std::string(VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name));
-}
-
-}  // namespace
-
-// tenant.has_feature(name text) returns boolean: false without a tenant.
-PG_TENANT_FUNCTION(pg_tenant_has_feature) {
-  std::string name = FeatureArgument(fcinfo);
-  pg_uuid_t tenant;
-  if (!context::CurrentTenant(&tenant)) PG_RETURN_BOOL(false);
-  const registry::TenantRecord *record = registry::FindById(tenant);
-  PG_RETURN_BOOL(record != nullptr && FeatureOn(*record, name));
-}
-
-// tenant.require_feature(name text): TN007 unless the current tenant has it.
-PG_TENANT_FUNCTION(pg_tenant_require_feature) {
-  std::string name = FeatureArgument(fcinfo);
-  pg_uuid_t tenant;
-  if (!context::CurrentTenant(&tenant))
-    throw Error(errcodes::kNoTenantContext, "no tenant is set", "Features are checked for the current tenant.",
-                "Call tenant.set() first.");
-  const registry::TenantRecord *record = registry::FindById(tenant);
-  if (record == nullptr || !FeatureOn(*record, name))
-    throw Error(errcodes::kFeatureNotEnabled,
-                "feature \"" + name + "\" is not enabled for tenant \"" + (record ? record->slug : "?") + "\"",
-                std::string("Plan \"") + (record ? record->plan : "?") + "\" does not include it.",
-                "Enable it in tenant.plans.features or tenant.tenants.feature_overrides, or upgrade the plan.");
+// tenant._check_tenant(tenant uuid): 22004 for NULL, TN001 unless the tenant exists (any status).
+PG_TENANT_FUNCTION(pg_tenant_check_tenant) {
+  if (PG_ARGISNULL(0)) throw Error(ERRCODE_NULL_VALUE_NOT_ALLOWED, "tenant must not be NULL");
+  const pg_uuid_t *id = PG_GETARG_UUID_P(0);
+  if (registry::FindById(*id) == nullptr) throw registry::TenantNotFound(registry::IdText(*id));
   PG_RETURN_VOID();
 }

@@ -7,6 +7,7 @@
 // never pulled from under itself.
 #pragma once
 
+#include <string>
 #include <string_view>
 
 #include "bridge/bridge.hpp"
@@ -20,7 +21,8 @@ struct TenantRecord {
   bool active;
   char slug[kNameBufferSize];
   char plan[kNameBufferSize];
-  Jsonb *features;  // the plan's features overridden by the tenant's (in the cache's memory)
+  Jsonb *features;          // the plan's features overridden by the tenant's (in the cache's memory)
+  const char *upgrade_url;  // the plan's, or nullptr (in the cache's memory)
 };
 
 // nullptr when no tenant has this id / slug. The pointer is valid until the next lookup.
@@ -30,6 +32,16 @@ const TenantRecord *FindBySlug(std::string_view slug);
 
 // Changes whenever the cache is invalidated; callers that memoise a lookup compare it.
 uint64 Generation();
+
+// True when tenant.plans has a plan of this name (the latest committed state).
+bool PlanExists(std::string_view plan);
+
+// The errors for a tenant or plan that is not registered (TN001, TN003): one text everywhere.
+Error TenantNotFound(const std::string &asked);
+Error PlanNotFound(std::string_view plan);
+
+// The canonical text of a tenant id.
+std::string IdText(const pg_uuid_t &id);
 
 // Called from _PG_init: the capacity GUC and the invalidation callback.
 void Init();

@@ -92,6 +92,15 @@ SELECT pg_catalog.pg_extension_config_dump('tenant.tenants', '');
 -- Registry administration (not granted to PUBLIC)
 -------------------------------------------------------------------------------------------------
 
+-- Argument checks shared by the admin functions of every capability: 22004 for NULL, TN003 for a
+-- plan and TN001 for a tenant that does not exist (C: src/registry/registry.cpp).
+CREATE FUNCTION tenant._check_plan(plan text) RETURNS void
+    LANGUAGE c STABLE PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'pg_tenant_check_plan';
+CREATE FUNCTION tenant._check_tenant(tenant uuid) RETURNS void
+    LANGUAGE c STABLE PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'pg_tenant_check_tenant';
+
 CREATE FUNCTION tenant."create"(name text, slug text, plan text DEFAULT 'free') RETURNS uuid
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     AS $$
@@ -111,10 +120,7 @@ BEGIN
         RAISE EXCEPTION 'invalid tenant slug: "%"', p_slug USING ERRCODE = '22023',
             DETAIL = 'A slug is a DNS label: 1 to 63 of a-z, 0-9 and "-", not starting or ending with "-", and not shaped like a uuid.';
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM tenant.plans p WHERE p.name OPERATOR(pg_catalog.=) p_plan) THEN
-        RAISE EXCEPTION 'plan "%" does not exist', p_plan USING ERRCODE = 'TN003',
-            HINT = 'Plans are rows of tenant.plans.';
-    END IF;
+    PERFORM tenant._check_plan(p_plan);
     BEGIN
         INSERT INTO tenant.tenants (name, slug, plan) VALUES (p_name, p_slug, p_plan)
             RETURNING id INTO new_id;
@@ -130,13 +136,8 @@ CREATE FUNCTION tenant._set_status(id uuid, new_status text) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     AS $$
 BEGIN
-    IF $1 IS NULL THEN
-        RAISE EXCEPTION 'tenant must not be NULL' USING ERRCODE = '22004';
-    END IF;
+    PERFORM tenant._check_tenant($1);
     UPDATE tenant.tenants t SET status = $2 WHERE t.id OPERATOR(pg_catalog.=) $1;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'tenant "%" does not exist', $1 USING ERRCODE = 'TN001';
-    END IF;
 END
 $$;
 
@@ -148,7 +149,15 @@ CREATE FUNCTION tenant.resume(id uuid) RETURNS void
     AS $$ SELECT tenant._set_status($1, 'active') $$;
 
 REVOKE ALL ON tenant.plans, tenant.tenants FROM PUBLIC;
+CREATE FUNCTION tenant.cache_info(OUT entries bigint, OUT capacity integer, OUT hits bigint,
+                                  OUT misses bigint, OUT resets bigint) RETURNS record
+    LANGUAGE c VOLATILE PARALLEL RESTRICTED
+    AS 'MODULE_PATHNAME', 'pg_tenant_cache_info';
+COMMENT ON FUNCTION tenant.cache_info() IS 'this backend''s tenant cache: entries, capacity, hits, misses, resets';
+
 REVOKE ALL ON FUNCTION tenant.is_valid_slug(text), tenant._touch_updated_at(), tenant._merge_seeded_plan(), tenant._registry_changed(),
-    tenant."create"(text, text, text), tenant._set_status(uuid, text), tenant.suspend(uuid), tenant.resume(uuid)
+    tenant._check_plan(text), tenant._check_tenant(uuid),
+    tenant."create"(text, text, text), tenant._set_status(uuid, text), tenant.suspend(uuid), tenant.resume(uuid),
+    tenant.cache_info()
 FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION tenant.is_valid_slug(text) TO PUBLIC;

@@ -27,19 +27,13 @@ BEGIN
             DETAIL = pg_catalog.format('Role %I may read the usage of the current tenant only.', caller),
             HINT = 'Call tenant.usage() inside the tenant (tenant.set()); reading every tenant''s usage needs SELECT on tenant.row_counts.';
     END IF;
+    PERFORM tenant._check_tenant(p_tenant);
     SELECT t.plan INTO tenant_plan FROM tenant.tenants t WHERE t.id OPERATOR(pg_catalog.=) p_tenant;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'tenant "%" does not exist', p_tenant USING ERRCODE = 'TN001';
-    END IF;
     RETURN QUERY
-    WITH lim AS (
-        SELECT DISTINCT ON (x.resource) x.resource, x."limit", x.period
-          FROM (SELECT l.resource, l."limit", l.period, 1 AS rank FROM tenant.tenant_limits l
-                 WHERE l.tenant_id OPERATOR(pg_catalog.=) p_tenant
-                UNION ALL
-                SELECT l.resource, l."limit", l.period, 2 FROM tenant.plan_limits l
-                 WHERE l.plan OPERATOR(pg_catalog.=) tenant_plan) AS x
-         ORDER BY x.resource, x.rank),
+    WITH limited AS (
+        SELECT l.resource FROM tenant.tenant_limits l WHERE l.tenant_id OPERATOR(pg_catalog.=) p_tenant
+        UNION
+        SELECT l.resource FROM tenant.plan_limits l WHERE l.plan OPERATOR(pg_catalog.=) tenant_plan),
     counted AS (
         SELECT q.resource FROM tenant.row_quotas q
         UNION
@@ -49,18 +43,18 @@ BEGIN
           FROM tenant._meter_usage(p_tenant) AS u
          ORDER BY u.resource, u.window_start DESC NULLS LAST),
     names AS (
-        SELECT l.resource FROM lim l
+        SELECT l.resource FROM limited l
         UNION SELECT c.resource FROM counted c
         UNION SELECT m.resource FROM met m)
     SELECT n.resource,
            CASE WHEN k.resource IS NOT NULL THEN COALESCE(rc.rows, 0)
                 ELSE COALESCE(m.used, 0) END::bigint,
            l."limit",
-           COALESCE(l.period, 'none'),
+           l.period,
            CASE WHEN k.resource IS NULL THEN m.window_start END,
            CASE WHEN k.resource IS NOT NULL THEN 'rows' ELSE 'meter' END
       FROM names n
-      LEFT JOIN lim l ON l.resource OPERATOR(pg_catalog.=) n.resource
+     CROSS JOIN LATERAL tenant.effective_limit(p_tenant, n.resource) AS l
       LEFT JOIN counted k ON k.resource OPERATOR(pg_catalog.=) n.resource
       LEFT JOIN tenant.row_counts rc ON rc.tenant_id OPERATOR(pg_catalog.=) p_tenant
                                     AND rc.resource OPERATOR(pg_catalog.=) n.resource

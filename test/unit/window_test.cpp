@@ -1,8 +1,8 @@
-#include "usage/window.hpp"
+#include "limits/window.hpp"
 
 #include <gtest/gtest.h>
 
-namespace pg_tenant::usage {
+namespace pg_tenant::limits {
 namespace {
 
 constexpr int64_t kSecond = 1000000;
@@ -57,4 +57,4 @@ TEST(ResourceName, IsASimpleLabel) {
 }
 
 }  // namespace
-}  // namespace pg_tenant::usage
+}  // namespace pg_tenant::limits

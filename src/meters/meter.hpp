@@ -2,11 +2,11 @@
 // persisted by a background worker.
 #pragma once
 
-namespace pg_tenant::usage {
+namespace pg_tenant::meters {
 
 // Called from _PG_init. Only when pg_tenant is in shared_preload_libraries does it request shared
 // memory, define the meter GUCs and register the worker; otherwise the meter functions raise a
 // clear error.
 void Init();
 
-}  // namespace pg_tenant::usage
+}  // namespace pg_tenant::meters

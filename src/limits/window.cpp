@@ -1,10 +1,10 @@
-#include "usage/window.hpp"
+#include "limits/window.hpp"
 
 #include <limits>
 
 #include "common/cpp_only.hpp"  // last: fails the build if PostgreSQL crept in
 
-namespace pg_tenant::usage {
+namespace pg_tenant::limits {
 namespace {
 
 constexpr int64_t kSecond = 1000000;
@@ -106,4 +106,4 @@ bool IsValidResourceName(std::string_view name) {
   return true;
 }
 
-}  // namespace pg_tenant::usage
+}  // namespace pg_tenant::limits

@@ -6,7 +6,7 @@
 #include <optional>
 #include <string_view>
 
-namespace pg_tenant::usage {
+namespace pg_tenant::limits {
 
 enum class Period : int8_t { kNone = 0, kSecond, kMinute, kHour, kDay, kMonth };
 
@@ -23,4 +23,4 @@ int64_t WindowEnd(Period period, int64_t at);
 // 1 to 63 of a-z, 0-9, '_', '.', '-'.
 bool IsValidResourceName(std::string_view name);
 
-}  // namespace pg_tenant::usage
+}  // namespace pg_tenant::limits

@@ -5,28 +5,31 @@
 // counters to tenant.meter_counts every pg_tenant.flush_interval and at shutdown, and loads them
 // at start; counting is not transactional (like a sequence): a meter call is not refunded by
 // ROLLBACK.
-#include "usage/meter.hpp"
+#include "meters/meter.hpp"
 
 #include "bridge/bridge.hpp"
 #include "bridge/errcodes.hpp"
-#include "bridge/spi.hpp"
 #include "context/context.hpp"
 #include "redis/client.hpp"
 #include "redis/url.hpp"
 #include "registry/registry.hpp"
-#include "usage/window.hpp"
+#include "limits/limits.hpp"
 #include "common/uuid_text.hpp"
 
 #include <algorithm>
 #include <limits>
 
 #include <string>
-#include <unordered_map>
 
-namespace pg_tenant::usage {
+namespace pg_tenant::meters {
 namespace {
 
 using bridge::PgCall;
+using limits::Period;
+using limits::PeriodName;
+using limits::ParsePeriod;
+using limits::WindowEnd;
+using limits::WindowStart;
 
 constexpr size_t kResourceSize = 64;
 
@@ -67,19 +70,19 @@ int flush_interval_ms = 1000;
 char *meter_database = nullptr;
 
 MeterShared *shared = nullptr;
-HTAB *meters = nullptr;
+HTAB *meter_table = nullptr;
 shmem_request_hook_type previous_shmem_request = nullptr;
 shmem_startup_hook_type previous_shmem_startup = nullptr;
 
 Size SharedSize() { return MAXALIGN(sizeof(MeterShared)) + hash_estimate_size(max_meters, sizeof(MeterEntry)); }
 
-void RequestSharedMemory() {
+void RequestSharedMemory() noexcept {
   if (previous_shmem_request) previous_shmem_request();
   RequestAddinShmemSpace(SharedSize());
   RequestNamedLWLockTranche("pg_tenant", 1);
 }
 
-void StartSharedMemory() {
+void StartSharedMemory() noexcept {
   if (previous_shmem_startup) previous_shmem_startup();
   LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
   bool found;
@@ -92,7 +95,7 @@ void StartSharedMemory() {
   memset(&info, 0, sizeof(info));
   info.keysize = sizeof(MeterKey);
   info.entrysize = sizeof(MeterEntry);
-  meters = ShmemInitHash("pg_tenant meter table", max_meters, max_meters, &info, HASH_ELEM | HASH_BLOBS);
+  meter_table = ShmemInitHash("pg_tenant meter table", max_meters, max_meters, &info, HASH_ELEM | HASH_BLOBS);
   LWLockRelease(AddinShmemInitLock);
 }
 
@@ -108,15 +111,15 @@ struct Count {
 // Plain C: no C++ object is alive here, and nothing in it can ereport but lock bookkeeping.
 Count CountIn(const MeterKey &key, Period period, uint64 amount, bool limited, uint64 limit, bool pending = false) {
   LWLockAcquire(shared->lock, LW_SHARED);
-  auto *entry = static_cast<MeterEntry *>(hash_search(meters, &key, HASH_FIND, nullptr));
+  auto *entry = static_cast<MeterEntry *>(hash_search(meter_table, &key, HASH_FIND, nullptr));
   while (entry == nullptr) {
     LWLockRelease(shared->lock);
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
     bool found = false;
     // The shared hash could grow into spare shared memory: hold it to pg_tenant.max_meters.
-    entry = hash_get_num_entries(meters) < max_meters
-                ? static_cast<MeterEntry *>(hash_search(meters, &key, HASH_ENTER_NULL, &found))
-                : static_cast<MeterEntry *>(hash_search(meters, &key, HASH_FIND, &found));
+    entry = hash_get_num_entries(meter_table) < max_meters
+                ? static_cast<MeterEntry *>(hash_search(meter_table, &key, HASH_ENTER_NULL, &found))
+                : static_cast<MeterEntry *>(hash_search(meter_table, &key, HASH_FIND, &found));
     if (entry == nullptr) {
       LWLockRelease(shared->lock);
       return {Outcome::kTableFull, 0};
@@ -128,7 +131,7 @@ Count CountIn(const MeterKey &key, Period period, uint64 amount, bool limited, u
     }
     LWLockRelease(shared->lock);
     LWLockAcquire(shared->lock, LW_SHARED);
-    entry = static_cast<MeterEntry *>(hash_search(meters, &key, HASH_FIND, nullptr));
+    entry = static_cast<MeterEntry *>(hash_search(meter_table, &key, HASH_FIND, nullptr));
   }
   uint64 current = pg_atomic_read_u64(&entry->used);
   for (;;) {
@@ -141,58 +144,6 @@ Count CountIn(const MeterKey &key, Period period, uint64 amount, bool limited, u
   if (pending) pg_atomic_fetch_add_u64(&entry->pending, amount);
   LWLockRelease(shared->lock);
   return {Outcome::kCounted, current + amount};
-}
-
-// The effective limit of (tenant, resource), cached per backend until the registry changes.
-struct Limit {
-  bool limited = false;
-  uint64 value = 0;
-  Period period = Period::kNone;
-  std::string upgrade_url;
-};
-std::unordered_map<std::string, Limit> limit_cache;
-uint64 limit_cache_generation = 0;
-
-const Limit &LimitOf(const pg_uuid_t &tenant, const std::string &resource) {
-  if (limit_cache_generation != registry::Generation() || limit_cache.size() > 10000) {
-    limit_cache.clear();
-    limit_cache_generation = registry::Generation();
-  }
-  std::string key(reinterpret_cast<const char *>(tenant.data), UUID_LEN);
-  key += resource;
-  auto hit = limit_cache.find(key);
-  if (hit != limit_cache.end()) return hit->second;
-  Limit limit;
-  spi::Session spi;
-  {
-    spi::AsRole as_owner(spi::ExtensionOwner(spi));
-    auto rows = spi.Query("SELECT \"limit\", period, upgrade_url FROM tenant.effective_limit($1, $2)",
-                          {{UUIDOID, UUIDPGetDatum(const_cast<pg_uuid_t *>(&tenant))},
-                           {TEXTOID, spi::TextParam(resource)}});
-    if (!rows.empty() && rows[0].at(0)) {
-      limit.limited = true;
-      limit.value = std::stoull(*rows[0].at(0));
-      limit.period = ParsePeriod(rows[0].at(1).value_or("none")).value_or(Period::kNone);
-    }
-    if (!rows.empty() && rows[0].at(2)) limit.upgrade_url = *rows[0].at(2);
-  }
-  spi.Finish();
-  return limit_cache.emplace(key, std::move(limit)).first->second;
-}
-
-[[noreturn]] void RaiseLimitReached(const std::string &resource, const Limit &limit, uint64 used) {
-  spi::Session spi;
-  spi::AsRole as_owner(spi::ExtensionOwner(spi));
-  // One error text for quotas and meters: the SQL helper raises TN006 with DETAIL and HINT.
-  spi.Execute("SELECT tenant._raise_limit_reached($1, $2, $3, $4, $5)",
-              {{TEXTOID, spi::TextParam(resource)},
-               {INT8OID, Int64GetDatum(static_cast<int64>(limit.value))},
-               {INT8OID, Int64GetDatum(static_cast<int64>(used))},
-               {TEXTOID, limit.upgrade_url.empty() ? (Datum)0 : spi::TextParam(limit.upgrade_url),
-                limit.upgrade_url.empty()},
-               {TEXTOID, spi::TextParam(PeriodName(limit.period))}});
-  // The helper always raises; should it not, the limit still holds.
-  throw Error(errcodes::kLimitReached, "limit of \"" + resource + "\" reached");
 }
 
 // --- the Redis backend (pg_tenant.meter_backend = redis) ---------------------------------------
@@ -227,7 +178,7 @@ void Reconcile() {
     List *out = NIL;
     LWLockAcquire(shared->lock, LW_SHARED);
     HASH_SEQ_STATUS status;
-    hash_seq_init(&status, meters);
+    hash_seq_init(&status, meter_table);
     MeterEntry *entry;
     while ((entry = static_cast<MeterEntry *>(hash_seq_search(&status))) != nullptr) {
       if (entry->key.database != MyDatabaseId || pg_atomic_read_u64(&entry->pending) == 0) continue;
@@ -250,7 +201,7 @@ void Reconcile() {
       // flusher frees entries, and only those of ended windows).
       PgCall([&] {
         LWLockAcquire(shared->lock, LW_SHARED);
-        auto *entry = static_cast<MeterEntry *>(hash_search(meters, &p->key, HASH_FIND, nullptr));
+        auto *entry = static_cast<MeterEntry *>(hash_search(meter_table, &p->key, HASH_FIND, nullptr));
         if (entry != nullptr) pg_atomic_fetch_add_u64(&entry->pending, p->amount);
         LWLockRelease(shared->lock);
       });
@@ -325,25 +276,21 @@ Count CountInRedis(const MeterKey &key, Period period, uint64 amount, bool limit
 // tenant.meter / tenant.try_meter. Returns whether the amount was counted; *left is what the
 // limit leaves after it (nullopt when unlimited).
 bool Meter(FunctionCallInfo fcinfo, bool raise, std::optional<uint64> *left) {
-  if (meters == nullptr)
+  if (meter_table == nullptr)
     throw Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "tenant meters need pg_tenant in shared_preload_libraries",
                 "Meters count in shared memory, which only a preloaded library can reserve.",
                 "Add pg_tenant to shared_preload_libraries in postgresql.conf and restart the server.");
   if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
     throw Error(ERRCODE_NULL_VALUE_NOT_ALLOWED, "resource and amount must not be NULL");
   text *resource_text = PG_GETARG_TEXT_PP(0);
-  std::string resource(VARDATA_ANY(resource_text), VARSIZE_ANY_EXHDR(resource_text));
+  const std::string_view resource(VARDATA_ANY(resource_text), VARSIZE_ANY_EXHDR(resource_text));
   const int64 amount = PG_GETARG_INT64(1);
-  if (!IsValidResourceName(resource))
-    throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "invalid resource name: \"" + resource + "\"", "",
-                "A resource name is 1 to 63 of a-z, 0-9, '_', '.' and '-'.");
+  limits::CheckResourceName(resource);
   if (amount <= 0)
     throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "meter amount must be positive, not " + std::to_string(amount));
   pg_uuid_t tenant;
-  if (!context::CurrentTenant(&tenant))
-    throw Error(errcodes::kNoTenantContext, "no tenant is set", "Meters count for the current tenant.",
-                "Call tenant.set() first.");
-  const Limit &limit = LimitOf(tenant, resource);
+  if (!context::CurrentTenant(&tenant)) throw context::NoTenant("Meters count for the current tenant.");
+  const limits::Limit &limit = limits::EffectiveLimit(tenant, resource);
   MeterKey key;
   memset(&key, 0, sizeof(key));
   key.database = MyDatabaseId;
@@ -359,7 +306,7 @@ bool Meter(FunctionCallInfo fcinfo, bool raise, std::optional<uint64> *left) {
                 "pg_tenant.max_meters (" + std::to_string(max_meters) + ") counters are in use.",
                 "Raise pg_tenant.max_meters and restart; expired windows are freed at each flush.");
   if (count.outcome == Outcome::kOverLimit) {
-    if (raise) RaiseLimitReached(resource, limit, count.used);
+    if (raise) throw limits::LimitReached(resource, limit, count.used);
     return false;
   }
   if (limit.limited && count.used <= limit.value) *left = limit.value - count.used;  // open mode: unknown
@@ -379,7 +326,7 @@ List *CopyCounters(TimestampTz now, bool free_expired) {
   List *out = NIL;
   LWLockAcquire(shared->lock, free_expired ? LW_EXCLUSIVE : LW_SHARED);
   HASH_SEQ_STATUS status;
-  hash_seq_init(&status, meters);
+  hash_seq_init(&status, meter_table);
   MeterEntry *entry;
   while ((entry = static_cast<MeterEntry *>(hash_seq_search(&status))) != nullptr) {
     if (entry->key.database != MyDatabaseId) continue;
@@ -389,7 +336,7 @@ List *CopyCounters(TimestampTz now, bool free_expired) {
     s->used = pg_atomic_read_u64(&entry->used);
     out = lappend(out, s);
     if (free_expired && WindowEnd(static_cast<Period>(entry->period), entry->key.window_start) <= now)
-      hash_search(meters, &entry->key, HASH_REMOVE, nullptr);
+      hash_search(meter_table, &entry->key, HASH_REMOVE, nullptr);
   }
   LWLockRelease(shared->lock);
   return out;
@@ -459,9 +406,9 @@ void Load() {
       if (WindowEnd(period, key.window_start) <= now) continue;
       LWLockAcquire(shared->lock, LW_EXCLUSIVE);
       bool found = false;
-      auto *entry = hash_get_num_entries(meters) < max_meters
-                        ? static_cast<MeterEntry *>(hash_search(meters, &key, HASH_ENTER_NULL, &found))
-                        : static_cast<MeterEntry *>(hash_search(meters, &key, HASH_FIND, &found));
+      auto *entry = hash_get_num_entries(meter_table) < max_meters
+                        ? static_cast<MeterEntry *>(hash_search(meter_table, &key, HASH_ENTER_NULL, &found))
+                        : static_cast<MeterEntry *>(hash_search(meter_table, &key, HASH_FIND, &found));
       if (entry != nullptr) {
         if (!found) {
           entry->period = static_cast<int32>(period);
@@ -479,23 +426,32 @@ void Load() {
   CommitTransactionCommand();
 }
 
-bool CheckRedisUrl(char **newval, void **, GucSource) {
+// A GUC check hook: nothing may escape it. The parser allocates (std::string), so bad_alloc is
+// caught and the value refused; the message is copied out before the C++ string goes away.
+bool CheckRedisUrl(char **newval, void **, GucSource) noexcept {
   if (*newval == nullptr || (*newval)[0] == '\0') return true;
-  std::string error;
-  if (!redis::ParseRedisUrl(*newval, &error)) {
-    GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
-    GUC_check_errmsg("invalid Redis URL: %s", error.c_str());
-    GUC_check_errhint("The form is redis://[:password@]host:port[/db].");
-    return false;
+  char message[256] = "out of memory while parsing the URL";
+  bool valid = false;
+  try {
+    std::string error;
+    valid = redis::ParseRedisUrl(*newval, &error).has_value();
+    if (!valid) strlcpy(message, error.c_str(), sizeof(message));
+  } catch (...) {
+    valid = false;
   }
-  return true;
+  if (!valid) {
+    GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
+    GUC_check_errmsg("invalid Redis URL: %s", message);
+    GUC_check_errhint("The form is redis://[:password@]host:port[/db].");
+  }
+  return valid;
 }
 
-void AssignRedisUrl(const char *, void *) { ++redis_url_version; }
+void AssignRedisUrl(const char *, void *) noexcept { ++redis_url_version; }
 
 volatile sig_atomic_t shutdown_requested = false;
 
-void OnSigterm(SIGNAL_ARGS) {
+void OnSigterm(SIGNAL_ARGS) noexcept {
   int save_errno = errno;
   shutdown_requested = true;
   SetLatch(MyLatch);
@@ -545,10 +501,10 @@ void Init() {
   RegisterBackgroundWorker(&worker);
 }
 
-}  // namespace pg_tenant::usage
+}  // namespace pg_tenant::meters
 
 using namespace pg_tenant;
-using namespace pg_tenant::usage;
+using namespace pg_tenant::meters;
 
 extern "C" PGDLLEXPORT void pg_tenant_meter_worker_main(Datum);
 
@@ -594,7 +550,7 @@ PG_TENANT_FUNCTION(pg_tenant_meter_usage) {
   pg_uuid_t tenant = *PG_GETARG_UUID_P(0);
   PgCall([&] {
     InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-    if (meters == nullptr) return;
+    if (meter_table == nullptr) return;
     auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
     const TimestampTz now = GetCurrentTimestamp();
     ListCell *cell;

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Two versions side by side, in server instructions (callgrind: repeatable whatever else the
+# machine does). Builds and installs an earlier release (a git ref, default v0.4.0) and then the
+# working tree, and runs the same statements against each in a single-user backend:
+#   bench/callgrind_versions.sh [ref] [statements] [ddl_statements]
+# Prints, per case, instructions per statement for both and the ratio (working tree / ref).
+# Leaves the working tree's build installed. Run as root after scripts/install-deps.sh test;
+# needs valgrind and git history with the ref.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ref=${1:-v0.4.0}
+n=${2:-1000}
+n_ddl=${3:-200}
+bin=$(pg_config --bindir)
+root=$(pwd)
+work=$(mktemp -d /tmp/pg_tenant-cgversions.XXXX)
+chmod 755 "$work"
+as_pg() { runuser -u postgres -- "$@"; }
+tenant=00000000-0000-0000-0000-100000000001
+
+# The setup every version shares (the SQL API of 0.4.0 and later).
+cat >"$work/setup.sql" <<SQL
+CREATE EXTENSION pg_tenant;
+INSERT INTO tenant.plans (name, upgrade_url) VALUES ('bench', 'https://example.com/upgrade');
+INSERT INTO tenant.tenants (id, name, slug, plan) VALUES ('$tenant', 'Bench', 'bench', 'bench');
+SELECT tenant.set_limit('bench', 'api_calls', 1000000000000, 'month');
+SELECT tenant.set_limit('bench', 'capped', 0);
+SELECT tenant.set_limit('bench', 'items', 1000000000);
+CREATE SCHEMA g;
+CREATE TABLE public.items (tenant_id uuid NOT NULL, id bigint, v text, PRIMARY KEY (tenant_id, id));
+SELECT tenant.protect('public.items');
+INSERT INTO public.items SELECT '$tenant', i, 'row ' || i FROM generate_series(1, 10000) AS i;
+CREATE TABLE public.counted (tenant_id uuid NOT NULL, id bigserial, PRIMARY KEY (tenant_id, id));
+SELECT tenant.protect('public.counted');
+SELECT tenant.limit_rows('public.counted', 'items');
+SELECT format('CREATE TABLE g.p%s (tenant_id uuid NOT NULL, id int)', i) FROM generate_series(1, $n_ddl) AS i \gexec
+SELECT count(tenant.protect(format('g.p%s', i)::regclass)) FROM generate_series(1, $n_ddl) AS i;
+SELECT format('CREATE TABLE g.d%s (tenant_id uuid NOT NULL, id int)', i) FROM generate_series(1, $n_ddl) AS i \gexec
+VACUUM ANALYZE;
+SQL
+
+# case -> the statements it runs (after the preamble every case shares)
+statements() {
+  case $1 in
+    empty) ;;
+    meter) echo "PREPARE hot AS SELECT tenant.meter('api_calls');"; repeat "EXECUTE hot;" "$n" ;;
+    meter_unlimited) echo "PREPARE hot AS SELECT tenant.meter('free_calls');"; repeat "EXECUTE hot;" "$n" ;;
+    try_meter_refused) echo "PREPARE hot AS SELECT tenant.try_meter('capped');"; repeat "EXECUTE hot;" "$n" ;;
+    meter_limit_error) echo "PREPARE hot AS SELECT tenant.meter('capped');"; repeat "EXECUTE hot;" "$n" ;;
+    enter_tenant) echo "PREPARE hot AS SELECT tenant.set('$tenant'::uuid);"; repeat "EXECUTE hot;" "$n" ;;
+    point_select) echo "PREPARE hot(bigint) AS SELECT v FROM public.items WHERE id = \$1;"
+      for i in $(seq 1 "$n"); do echo "EXECUTE hot($(( (i * 7919) % 10000 + 1 )));"; done ;;
+    quota_insert) echo "PREPARE hot AS INSERT INTO public.counted DEFAULT VALUES;"; repeat "EXECUTE hot;" "$n" ;;
+    quota_insert_100) echo "PREPARE hot AS INSERT INTO public.counted (tenant_id) SELECT '$tenant' FROM generate_series(1, 100);"
+      repeat "EXECUTE hot;" "$((n / 10))" ;;
+    create_table) for i in $(seq 1 "$n_ddl"); do echo "CREATE TABLE g.c$i (tenant_id uuid NOT NULL, id int);"; done ;;
+    alter_protected) for i in $(seq 1 "$n_ddl"); do echo "ALTER TABLE g.p$i ADD COLUMN extra int;"; done ;;
+    drop_table) for i in $(seq 1 "$n_ddl"); do echo "DROP TABLE g.d$i;"; done ;;
+  esac
+}
+per_case() {  # case -> how many statements it runs
+  case $1 in
+    create_table|alter_protected|drop_table) echo "$n_ddl" ;;
+    quota_insert_100) echo "$((n / 10))" ;;
+    *) echo "$n" ;;
+  esac
+}
+repeat() { for _ in $(seq 1 "$2"); do echo "$1"; done; }
+cases=(meter meter_unlimited try_meter_refused meter_limit_error enter_tenant point_select quota_insert
+       quota_insert_100 create_table alter_protected drop_table)
+
+# version -> runs every case against the installed build; writes $work/<version>.<case>
+measure() {
+  local version=$1 data="$work/$1-data"
+  as_pg "$bin/initdb" -D "$data" -A trust >/dev/null
+  as_pg "$bin/pg_ctl" -D "$data" -l "$work/$version.log" -w \
+    -o "-c shared_preload_libraries=pg_tenant -c listen_addresses='' -c unix_socket_directories=$work" start >/dev/null
+  as_pg psql -X -q -h "$work" -d postgres -c "CREATE DATABASE bench" >/dev/null
+  as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$work" -d bench -f "$work/setup.sql" >/dev/null
+  as_pg "$bin/pg_ctl" -D "$data" -w stop >/dev/null
+  for c in empty "${cases[@]}"; do
+    {
+      echo "SET pg_tenant.tenant_id = '$tenant';"
+      echo "SET pg_tenant.guarded_schemas = 'public, g';"
+      echo "SELECT tenant.meter('api_calls'), tenant.try_meter('capped'), tenant.current_id();"  # warm caches
+      statements "$c"
+    } >"$work/$c.sql"
+    chmod 644 "$work/$c.sql"
+    # Each case on a copy of the data directory, so every case starts from the same state.
+    rm -rf "$data-run" && cp -a "$data" "$data-run"
+    as_pg valgrind --tool=callgrind --callgrind-out-file="$work/$version.$c.cg" \
+      "$bin/postgres" --single -D "$data-run" -c shared_preload_libraries=pg_tenant bench \
+      <"$work/$c.sql" >"$work/$version.$c.out" 2>"$work/$version.$c.err"
+    sed -nE 's/^summary: ([0-9]+)/\1/p' "$work/$version.$c.cg" >"$work/$version.$c"
+  done
+  rm -rf "$data" "$data-run"
+}
+
+echo "building $ref ..."
+git worktree add --detach "$work/ref" "$ref" >/dev/null 2>&1
+make -s -C "$work/ref" -j2 >/dev/null 2>&1 && make -s -C "$work/ref" install >/dev/null
+measure ref
+echo "building the working tree ..."
+make -s -C "$root" -j2 >/dev/null && make -s -C "$root" install >/dev/null
+measure new
+git worktree remove --force "$work/ref"
+
+echo
+echo "callgrind, instructions per statement (single-user backend, startup subtracted):"
+echo
+echo "| case | statements | $ref | working tree | ratio |"
+echo "|---|---:|---:|---:|---:|"
+for c in "${cases[@]}"; do
+  k=$(per_case "$c")
+  awk -v c="$c" -v k="$k" -v r="$(cat "$work/ref.$c")" -v re="$(cat "$work/ref.empty")" \
+      -v w="$(cat "$work/new.$c")" -v we="$(cat "$work/new.empty")" \
+    'BEGIN { a = (r - re) / k; b = (w - we) / k; printf "| %s | %d | %.0f | %.0f | %.3f |\n", c, k, a, b, b / a }'
+done
+[ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"

@@ -1,0 +1,83 @@
+// One event of the DDL door (src/ddl/ddl.cpp): what PostgreSQL passed to the event trigger, and
+// what pg_event_trigger_ddl_commands() / pg_event_trigger_dropped_objects() say, each read at
+// most once and only when a step needs it. Steps take what they need from here.
+#pragma once
+
+#include "bridge/spi.hpp"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace pg_tenant::ddl {
+
+// One row of pg_event_trigger_ddl_commands().
+struct Command {
+  std::string tag;          // command_tag
+  std::string object_type;  // object_type
+  Oid classid;
+  Oid objid;
+  Oid relid;  // the table: objid for a pg_class object, the policy's table for a pg_policy one
+  bool in_extension;
+};
+
+// One row of pg_event_trigger_dropped_objects().
+struct DroppedObject {
+  Oid classid;
+  Oid objid;
+  int32 objsubid;
+  std::string object_type;
+  std::string schema;  // address_names[1]
+  std::string name;    // address_names[2]: the table of a policy, constraint or column
+};
+
+class Event {
+ public:
+  // Checks that fcinfo is an event trigger call and resolves the relations the parse tree names
+  // now, with the caller's search_path (the steps' own SQL runs with it pinned).
+  explicit Event(FunctionCallInfo fcinfo);
+  Event(const Event &) = delete;
+  Event &operator=(const Event &) = delete;
+
+  CommandTag tag() const { return data_->tag; }
+  Node *parsetree() const { return data_->parsetree; }
+  bool IsDrop() const { return is_drop_; }
+  // CREATE TABLE [AS] / SELECT INTO: the table created, found where the command created it.
+  Oid created_relid() const { return created_relid_; }
+  // CREATE TABLE ... INHERITS / PARTITION OF: the new table names a parent.
+  bool creates_child() const { return creates_child_; }
+  // ALTER TABLE, ALTER POLICY, RENAME: the table named (InvalidOid when renamed away or absent).
+  Oid altered_relid() const { return altered_relid_; }
+  // ALTER TABLE with ATTACH PARTITION or INHERIT: a parent-child link was made.
+  bool links_child() const { return links_child_; }
+  // The statement is ALTER TABLE, ALTER POLICY or RENAME (altered_relid says which table).
+  bool names_altered_table() const { return names_altered_table_; }
+
+  // SPI for the steps' SQL, with search_path pinned to pg_catalog, pg_temp; opened on first use.
+  spi::Session &Spi();
+  // The extension's owner, as whom the steps read and write the extension's tables.
+  Oid Owner();
+  const std::vector<Command> &Commands();
+  const std::vector<DroppedObject> &DroppedObjects();
+  // The distinct tables the commands touched (pg_class objects only), in OID order.
+  std::vector<Oid> TouchedTables();
+
+  // Closes SPI and the pinned search_path: called by the door after the last step.
+  void Finish();
+
+ private:
+  EventTriggerData *data_;
+  bool is_drop_;
+  Oid created_relid_ = InvalidOid;
+  bool creates_child_ = false;
+  Oid altered_relid_ = InvalidOid;
+  bool links_child_ = false;
+  bool names_altered_table_ = false;
+  std::optional<spi::PinnedSearchPath> pinned_;
+  std::optional<spi::Session> spi_;
+  Oid owner_ = InvalidOid;
+  std::optional<std::vector<Command>> commands_;
+  std::optional<std::vector<DroppedObject>> dropped_;
+};
+
+}  // namespace pg_tenant::ddl

@@ -1,0 +1,249 @@
+#include "limits/limits.hpp"
+
+#include "bridge/errcodes.hpp"
+#include "registry/registry.hpp"
+
+namespace pg_tenant::limits {
+namespace {
+
+using bridge::PgCall;
+
+constexpr size_t kResourceBufferSize = 64;  // resource names are at most 63 bytes
+constexpr long kCacheCapacity = 10000;      // entries; a full cache is emptied and refilled
+
+struct LimitKey {  // hashed as bytes: always zeroed before filling
+  pg_uuid_t tenant;
+  char resource[kResourceBufferSize];
+};
+
+struct LimitEntry {
+  LimitKey key;
+  Limit limit;
+};
+
+// Where the limit tables are, resolved again whenever the registry generation changes.
+struct LimitTables {
+  Oid tenant_limits = InvalidOid, tenant_limits_pkey = InvalidOid;
+  Oid plan_limits = InvalidOid, plan_limits_pkey = InvalidOid;
+  AttrNumber tenant_tenant_id = InvalidAttrNumber, tenant_resource = InvalidAttrNumber;
+  AttrNumber tenant_limit = InvalidAttrNumber, tenant_period = InvalidAttrNumber;
+  AttrNumber plan_plan = InvalidAttrNumber, plan_resource = InvalidAttrNumber;
+  AttrNumber plan_limit = InvalidAttrNumber, plan_period = InvalidAttrNumber;
+};
+
+LimitTables tables;
+MemoryContext cache_context = nullptr;
+HTAB *cache = nullptr;
+uint64 cache_generation = 0;
+
+void Reset() {
+  PgCall([] {
+    if (cache_context == nullptr)
+      cache_context = AllocSetContextCreate(CacheMemoryContext, "pg_tenant limit cache", ALLOCSET_SMALL_SIZES);
+    else
+      MemoryContextReset(cache_context);
+    HASHCTL ctl;
+    memset(&ctl, 0, sizeof(ctl));
+    ctl.keysize = sizeof(LimitKey);
+    ctl.entrysize = sizeof(LimitEntry);
+    ctl.hcxt = cache_context;
+    cache = hash_create("pg_tenant limits", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+    LimitTables t;
+    Oid schema = get_namespace_oid("tenant", true);
+    if (OidIsValid(schema)) {
+      t.tenant_limits = get_relname_relid("tenant_limits", schema);
+      t.tenant_limits_pkey = get_relname_relid("tenant_limits_pkey", schema);
+      t.plan_limits = get_relname_relid("plan_limits", schema);
+      t.plan_limits_pkey = get_relname_relid("plan_limits_pkey", schema);
+    }
+    if (OidIsValid(t.tenant_limits) && OidIsValid(t.plan_limits)) {
+      t.tenant_tenant_id = get_attnum(t.tenant_limits, "tenant_id");
+      t.tenant_resource = get_attnum(t.tenant_limits, "resource");
+      t.tenant_limit = get_attnum(t.tenant_limits, "limit");
+      t.tenant_period = get_attnum(t.tenant_limits, "period");
+      t.plan_plan = get_attnum(t.plan_limits, "plan");
+      t.plan_resource = get_attnum(t.plan_limits, "resource");
+      t.plan_limit = get_attnum(t.plan_limits, "limit");
+      t.plan_period = get_attnum(t.plan_limits, "period");
+    }
+    tables = t;
+  });
+  if (!OidIsValid(tables.tenant_limits_pkey) || !OidIsValid(tables.plan_limits_pkey) ||
+      tables.tenant_period == InvalidAttrNumber || tables.plan_period == InvalidAttrNumber)
+    throw Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "the pg_tenant limit tables are not installed in this database",
+                "", "Run CREATE EXTENSION pg_tenant (or ALTER EXTENSION pg_tenant UPDATE) in this database.");
+  cache_generation = registry::Generation();
+}
+
+// One row of a limit table by its primary key (key1, resource): the latest committed state.
+bool FetchLimit(Oid rel, Oid index, AttrNumber key1, RegProcedure key1_equal, Datum key1_value,
+                AttrNumber resource_column, const char *resource, AttrNumber limit_column,
+                AttrNumber period_column, Limit *out) {
+  return PgCall([&] {
+    Relation table = table_open(rel, AccessShareLock);
+    ScanKeyData keys[2];
+    ScanKeyEntryInitialize(&keys[0], 0, key1, BTEqualStrategyNumber, InvalidOid, DEFAULT_COLLATION_OID, key1_equal,
+                           key1_value);
+    ScanKeyEntryInitialize(&keys[1], 0, resource_column, BTEqualStrategyNumber, InvalidOid, DEFAULT_COLLATION_OID,
+                           F_TEXTEQ, CStringGetTextDatum(resource));
+    SysScanDesc scan = systable_beginscan(table, index, true, nullptr, 2, keys);
+    HeapTuple tuple = systable_getnext(scan);
+    bool found = false;
+    if (HeapTupleIsValid(tuple)) {
+      bool limit_null, period_null;
+      Datum limit = heap_getattr(tuple, limit_column, RelationGetDescr(table), &limit_null);
+      Datum period = heap_getattr(tuple, period_column, RelationGetDescr(table), &period_null);
+      if (!limit_null && !period_null) {
+        out->limited = true;
+        out->value = static_cast<uint64>(DatumGetInt64(limit));
+        char *period_name = TextDatumGetCString(period);
+        out->period = ParsePeriod(period_name).value_or(Period::kNone);
+        pfree(period_name);
+        found = true;
+      }
+    }
+    systable_endscan(scan);
+    table_close(table, AccessShareLock);
+    return found;
+  });
+}
+
+// The limit with no upgrade URL yet: *upgrade_url gets the plan's ("" for none). Copies are taken
+// at once: the registry record is valid only until the next lookup or invalidation.
+Limit Read(const pg_uuid_t &tenant, const char *resource, std::string *upgrade_url, bool *has_url) {
+  const registry::TenantRecord *record = registry::FindById(tenant);
+  if (record == nullptr) throw registry::TenantNotFound(registry::IdText(tenant));
+  Limit limit;
+  *has_url = record->upgrade_url != nullptr;
+  *upgrade_url = *has_url ? record->upgrade_url : "";
+  const std::string plan = record->plan;
+  if (FetchLimit(tables.tenant_limits, tables.tenant_limits_pkey, tables.tenant_tenant_id, F_UUID_EQ,
+                 UUIDPGetDatum(const_cast<pg_uuid_t *>(&tenant)), tables.tenant_resource, resource,
+                 tables.tenant_limit, tables.tenant_period, &limit)) {
+    limit.source = Source::kTenant;
+  } else if (FetchLimit(tables.plan_limits, tables.plan_limits_pkey, tables.plan_plan, F_TEXTEQ,
+                        PgCall([&] { return CStringGetTextDatum(plan.c_str()); }), tables.plan_resource, resource,
+                        tables.plan_limit, tables.plan_period, &limit)) {
+    limit.source = Source::kPlan;
+  }
+  return limit;
+}
+
+const char *SourceName(Source source) {
+  switch (source) {
+    case Source::kTenant: return "tenant";
+    case Source::kPlan: return "plan";
+    case Source::kNone: break;
+  }
+  return "none";
+}
+
+// At most 63 characters of what the caller passed, so an error never echoes a huge argument.
+std::string Echo(std::string_view text) {
+  return text.size() <= 63 ? std::string(text) : std::string(text.substr(0, 60)) + "...";
+}
+
+}  // namespace
+
+const Limit &EffectiveLimit(const pg_uuid_t &tenant, std::string_view resource) {
+  if (cache == nullptr || cache_generation != registry::Generation()) Reset();
+  if (resource.size() >= kResourceBufferSize) CheckResourceName(resource);
+  LimitKey key;
+  memset(&key, 0, sizeof(key));
+  key.tenant = tenant;
+  memcpy(key.resource, resource.data(), resource.size());
+  auto *hit = PgCall([&] { return static_cast<LimitEntry *>(hash_search(cache, &key, HASH_FIND, nullptr)); });
+  if (hit != nullptr) return hit->limit;
+  std::string upgrade_url;
+  bool has_url;
+  const Limit limit = Read(tenant, key.resource, &upgrade_url, &has_url);
+  // Reading can process invalidations (a lock was taken): what was read is still the latest
+  // committed state, but the cache must start again.
+  if (cache_generation != registry::Generation() || hash_get_num_entries(cache) >= kCacheCapacity) Reset();
+  return *PgCall([&] {
+    auto *entry = static_cast<LimitEntry *>(hash_search(cache, &key, HASH_ENTER, nullptr));
+    entry->limit = limit;
+    entry->limit.upgrade_url = has_url ? MemoryContextStrdup(cache_context, upgrade_url.c_str()) : nullptr;
+    return static_cast<const Limit *>(&entry->limit);
+  });
+}
+
+Error LimitReached(std::string_view resource, const Limit &limit, uint64 used) {
+  const std::string name = Echo(resource);
+  std::string detail = "resource " + name + ": limit " + std::to_string(limit.value) + ", current " + std::to_string(used);
+  if (limit.period != Period::kNone) detail += std::string(", period ") + PeriodName(limit.period);
+  std::string hint;
+  const std::string_view url = limit.upgrade_url != nullptr ? limit.upgrade_url : "";
+  // A blank URL (spaces only) is none.
+  if (url.find_first_not_of(' ') != std::string_view::npos) hint = "Upgrade your plan: " + std::string(url);
+  return Error(errcodes::kLimitReached, "limit of \"" + name + "\" reached", detail, hint);
+}
+
+void CheckResourceName(std::string_view name) {
+  if (!IsValidResourceName(name))
+    throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "invalid resource name: \"" + Echo(name) + "\"", "",
+                "A resource name is 1 to 63 of a-z, 0-9, '_', '.' and '-'.");
+}
+
+}  // namespace pg_tenant::limits
+
+using namespace pg_tenant;
+using namespace pg_tenant::limits;
+
+namespace {
+
+std::string_view TextArgument(FunctionCallInfo fcinfo, int n) {
+  text *value = PG_GETARG_TEXT_PP(n);
+  return std::string_view(VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value));
+}
+
+}  // namespace
+
+// tenant.is_valid_resource(text) returns boolean: the resource-name rule (also the CHECK
+// constraints of the limit and quota tables).
+PG_TENANT_FUNCTION(pg_tenant_is_valid_resource) { PG_RETURN_BOOL(IsValidResourceName(TextArgument(fcinfo, 0))); }
+
+// tenant.is_valid_period(text) returns boolean: second, minute, hour, day, month or none.
+PG_TENANT_FUNCTION(pg_tenant_is_valid_period) { PG_RETURN_BOOL(ParsePeriod(TextArgument(fcinfo, 0)).has_value()); }
+
+// tenant._check_resource(resource text): 22004 for NULL, 22023 for an invalid name.
+PG_TENANT_FUNCTION(pg_tenant_check_resource) {
+  if (PG_ARGISNULL(0)) throw Error(ERRCODE_NULL_VALUE_NOT_ALLOWED, "resource must not be NULL");
+  CheckResourceName(TextArgument(fcinfo, 0));
+  PG_RETURN_VOID();
+}
+
+// tenant.effective_limit(tenant uuid, resource text, OUT "limit" bigint, OUT period text,
+// OUT source text, OUT upgrade_url text): the limit that applies (NULL limit: unlimited).
+PG_TENANT_FUNCTION(pg_tenant_effective_limit) {
+  if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+    throw Error(ERRCODE_NULL_VALUE_NOT_ALLOWED, "tenant and resource must not be NULL");
+  const limits::Limit limit = EffectiveLimit(*PG_GETARG_UUID_P(0), TextArgument(fcinfo, 1));
+  return PgCall([&] {
+    TupleDesc desc;
+    if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE) elog(ERROR, "return type must be a row type");
+    Datum values[4] = {Int64GetDatum(static_cast<int64>(limit.value)), CStringGetTextDatum(PeriodName(limit.period)),
+                       CStringGetTextDatum(SourceName(limit.source)),
+                       limit.upgrade_url != nullptr ? CStringGetTextDatum(limit.upgrade_url) : (Datum)0};
+    bool nulls[4] = {!limit.limited, false, false, limit.upgrade_url == nullptr};
+    return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls));
+  });
+}
+
+// tenant._raise_limit_reached(resource text, "limit" bigint, used bigint, upgrade_url text,
+// period text DEFAULT 'none'): raises the TN006 of LimitReached with the numbers it is given.
+PG_TENANT_FUNCTION(pg_tenant_raise_limit_reached) {
+  if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+    throw Error(ERRCODE_NULL_VALUE_NOT_ALLOWED, "resource, limit and used must not be NULL");
+  limits::Limit limit;
+  limit.limited = true;
+  limit.value = static_cast<uint64>(PG_GETARG_INT64(1));
+  const std::string url = PG_ARGISNULL(3) ? "" : std::string(TextArgument(fcinfo, 3));
+  limit.upgrade_url = PG_ARGISNULL(3) ? nullptr : url.c_str();
+  if (!PG_ARGISNULL(4)) {
+    const auto period = ParsePeriod(TextArgument(fcinfo, 4));
+    if (!period) throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "unknown period: \"" + std::string(TextArgument(fcinfo, 4)) + "\"");
+    limit.period = *period;
+  }
+  throw LimitReached(TextArgument(fcinfo, 0), limit, static_cast<uint64>(PG_GETARG_INT64(2)));
+}

@@ -1,0 +1,241 @@
+#include "policy/protection.hpp"
+
+#include <cstring>
+
+namespace pg_tenant::policy {
+namespace {
+
+using bridge::PgCall;
+
+constexpr const char *kDefaultTenantColumn = "tenant_id";
+char *tenant_column_setting = nullptr;  // pg_tenant.tenant_column, owned by guc.c
+
+// (column OPERATOR(pg_catalog.=) tenant.current_id()), as protect creates it.
+bool IsTenantPredicate(Node *expr, AttrNumber column, Oid current_id) {
+  if (expr == nullptr || !IsA(expr, OpExpr)) return false;
+  auto *op = reinterpret_cast<OpExpr *>(expr);
+  if (get_opcode(op->opno) != F_UUID_EQ || list_length(op->args) != 2) return false;
+  auto *left = static_cast<Node *>(linitial(op->args));
+  auto *right = static_cast<Node *>(lsecond(op->args));
+  return IsA(left, Var) && reinterpret_cast<Var *>(left)->varattno == column && IsA(right, FuncExpr) &&
+         reinterpret_cast<FuncExpr *>(right)->funcid == current_id &&
+         reinterpret_cast<FuncExpr *>(right)->args == NIL;
+}
+
+bool IsCurrentIdCall(Node *expr, Oid current_id) {
+  return expr != nullptr && IsA(expr, FuncExpr) && reinterpret_cast<FuncExpr *>(expr)->funcid == current_id &&
+         reinterpret_cast<FuncExpr *>(expr)->args == NIL;
+}
+
+// What PostgreSQL stores for an expression column (pg_node_tree text), as a node; nullptr for NULL.
+Node *StoredExpression(HeapTuple tuple, int attribute, TupleDesc desc) {
+  bool isnull;
+  Datum value = heap_getattr(tuple, attribute, desc, &isnull);
+  return isnull ? nullptr : static_cast<Node *>(stringToNode(TextDatumGetCString(value)));
+}
+
+// Both generated policies, read from pg_policy (not the relcache: it holds no policies while
+// row level security is disabled).
+void ReadPolicies(Oid relid, AttrNumber column, Oid current_id, PolicyState *isolation, PolicyState *guard) {
+  Relation policies = table_open(PolicyRelationId, AccessShareLock);
+  ScanKeyData key;
+  ScanKeyInit(&key, Anum_pg_policy_polrelid, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
+  SysScanDesc scan = systable_beginscan(policies, PolicyPolrelidPolnameIndexId, true, nullptr, 1, &key);
+  HeapTuple tuple;
+  while (HeapTupleIsValid(tuple = systable_getnext(scan))) {
+    auto *form = reinterpret_cast<Form_pg_policy>(GETSTRUCT(tuple));
+    const bool is_isolation = kIsolationPolicy == NameStr(form->polname);
+    if (!is_isolation && kGuardPolicy != NameStr(form->polname)) continue;
+    TupleDesc desc = RelationGetDescr(policies);
+    bool roles_null;
+    ArrayType *roles = DatumGetArrayTypeP(heap_getattr(tuple, Anum_pg_policy_polroles, desc, &roles_null));
+    const bool to_public = !roles_null && ARR_NDIM(roles) == 1 && ARR_DIMS(roles)[0] == 1 &&
+                           reinterpret_cast<Oid *>(ARR_DATA_PTR(roles))[0] == ACL_ID_PUBLIC;
+    const bool current = form->polcmd == '*' && form->polpermissive == is_isolation && to_public &&
+                         IsTenantPredicate(StoredExpression(tuple, Anum_pg_policy_polqual, desc), column, current_id) &&
+                         IsTenantPredicate(StoredExpression(tuple, Anum_pg_policy_polwithcheck, desc), column, current_id);
+    *(is_isolation ? isolation : guard) = current ? PolicyState::kCurrent : PolicyState::kDifferent;
+  }
+  systable_endscan(scan);
+  table_close(policies, AccessShareLock);
+}
+
+// Everything but the names, read in one PgCall (no C++ object is alive inside it).
+struct Facts {
+  bool exists;
+  char relkind;
+  const char *schema;
+  const char *table;
+  const char *extension;
+  bool column_exists, column_is_uuid, column_not_null, column_default_is_current_id;
+  bool has_tenant_foreign_key, has_leading_index, rls_enabled, rls_forced;
+  PolicyState isolation_policy, guard_policy;
+};
+
+Facts ReadFacts(Oid relid, const char *column) {
+  return PgCall([&] {
+    Facts f{};
+    f.isolation_policy = f.guard_policy = PolicyState::kMissing;
+    Relation rel = try_relation_open(relid, AccessShareLock);
+    if (rel == nullptr) return f;
+    f.exists = true;
+    f.relkind = rel->rd_rel->relkind;
+    f.rls_enabled = rel->rd_rel->relrowsecurity;
+    f.rls_forced = rel->rd_rel->relforcerowsecurity;
+    f.schema = get_namespace_name(RelationGetNamespace(rel));
+    f.table = pstrdup(RelationGetRelationName(rel));
+    Oid extension = getExtensionOfObject(RelationRelationId, relid);
+    f.extension = OidIsValid(extension) ? get_extension_name(extension) : nullptr;
+    const AttrNumber attnum = get_attnum(relid, column);
+    const bool is_table = f.relkind == RELKIND_RELATION || f.relkind == RELKIND_PARTITIONED_TABLE;
+    if (attnum > 0 && is_table) {
+      Oid tenant_schema = get_namespace_oid("tenant", false);
+      Oid tenants = get_relname_relid("tenants", tenant_schema);
+      Oid current_id = LookupFuncName(list_make2(makeString(pstrdup("tenant")), makeString(pstrdup("current_id"))), 0,
+                                      nullptr, false);
+      TupleDesc desc = RelationGetDescr(rel);
+      Form_pg_attribute attribute = TupleDescAttr(desc, attnum - 1);
+      f.column_exists = true;
+      f.column_is_uuid = attribute->atttypid == UUIDOID;
+      f.column_not_null = attribute->attnotnull;
+      if (attribute->atthasdef && desc->constr != nullptr) {
+        for (int i = 0; i < desc->constr->num_defval; ++i)
+          if (desc->constr->defval[i].adnum == attnum)
+            f.column_default_is_current_id =
+                IsCurrentIdCall(static_cast<Node *>(stringToNode(desc->constr->defval[i].adbin)), current_id);
+      }
+      ListCell *cell;
+      foreach (cell, RelationGetFKeyList(rel)) {
+        auto *key = static_cast<ForeignKeyCacheInfo *>(lfirst(cell));
+        if (key->confrelid == tenants && key->nkeys == 1 && key->conkey[0] == attnum && key->confkey[0] == 1)
+          f.has_tenant_foreign_key = true;
+      }
+      foreach (cell, RelationGetIndexList(rel)) {
+        HeapTuple index = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(cell)));
+        if (!HeapTupleIsValid(index)) continue;
+        auto *form = reinterpret_cast<Form_pg_index>(GETSTRUCT(index));
+        if (form->indnatts > 0 && form->indkey.values[0] == attnum && heap_attisnull(index, Anum_pg_index_indpred, nullptr))
+          f.has_leading_index = true;
+        ReleaseSysCache(index);
+      }
+      ReadPolicies(relid, attnum, current_id, &f.isolation_policy, &f.guard_policy);
+    }
+    relation_close(rel, AccessShareLock);
+    return f;
+  });
+}
+
+}  // namespace
+
+Protection ReadProtection(Oid relid, const std::string &column) {
+  const Facts f = ReadFacts(relid, column.c_str());
+  Protection p;
+  if (!f.exists) return p;
+  p.exists = true;
+  p.relkind = f.relkind;
+  p.schema = f.schema;
+  p.table = f.table;
+  p.system_catalog = p.schema == "pg_catalog" || p.schema == "information_schema" || p.schema.rfind("pg_toast", 0) == 0;
+  p.extension = f.extension != nullptr ? f.extension : "";
+  p.column_exists = f.column_exists;
+  p.column_is_uuid = f.column_is_uuid;
+  p.column_not_null = f.column_not_null;
+  p.column_default_is_current_id = f.column_default_is_current_id;
+  p.has_tenant_foreign_key = f.has_tenant_foreign_key;
+  p.has_leading_index = f.has_leading_index;
+  p.rls_enabled = f.rls_enabled;
+  p.rls_forced = f.rls_forced;
+  p.isolation_policy = f.isolation_policy;
+  p.guard_policy = f.guard_policy;
+  return p;
+}
+
+std::vector<std::string> MissingProtection(Oid relid, const std::string &column) {
+  const Protection p = ReadProtection(relid, column);
+  if (!p.exists) return {};
+  if (!p.column_exists) return {"the tenant column " + QuoteIdent(column) + " is gone (dropped or renamed)"};
+  std::vector<std::string> missing;
+  if (!p.column_is_uuid) missing.push_back("tenant column " + QuoteIdent(column) + " is not uuid");
+  if (!p.column_not_null) missing.push_back("tenant column " + QuoteIdent(column) + " is nullable");
+  if (!p.has_tenant_foreign_key) missing.push_back("the foreign key to tenant.tenants is gone");
+  if (!p.rls_enabled) missing.push_back("row level security is disabled");
+  if (!p.rls_forced) missing.push_back("row level security is not forced");
+  if (p.isolation_policy != PolicyState::kCurrent)
+    missing.push_back("policy " + QuoteIdent(kIsolationPolicy) + " is dropped or changed");
+  if (p.guard_policy != PolicyState::kCurrent)
+    missing.push_back("policy " + QuoteIdent(kGuardPolicy) + " is dropped or changed");
+  return missing;
+}
+
+std::string DefaultTenantColumn() {
+  return tenant_column_setting != nullptr ? tenant_column_setting : kDefaultTenantColumn;
+}
+
+std::optional<std::string> ScopedColumn(Oid relid) {
+  char column[NAMEDATALEN] = {0};
+  bool found = PgCall([&] {
+    Oid schema = get_namespace_oid("tenant", false);
+    Oid catalog = get_relname_relid("scoped_tables", schema);
+    Oid index = get_relname_relid("scoped_tables_pkey", schema);
+    if (!OidIsValid(catalog) || !OidIsValid(index)) return false;
+    Relation rel = table_open(catalog, AccessShareLock);
+    ScanKeyData key;
+    ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
+    SysScanDesc scan = systable_beginscan(rel, index, true, nullptr, 1, &key);
+    HeapTuple tuple = systable_getnext(scan);
+    bool hit = false;
+    if (HeapTupleIsValid(tuple)) {
+      bool isnull;
+      Datum value = heap_getattr(tuple, 2, RelationGetDescr(rel), &isnull);
+      if (!isnull) {
+        strlcpy(column, NameStr(*DatumGetName(value)), sizeof(column));
+        hit = true;
+      }
+    }
+    systable_endscan(scan);
+    table_close(rel, AccessShareLock);
+    return hit;
+  });
+  if (!found) return std::nullopt;
+  return std::string(column);
+}
+
+std::vector<TreeNode> TableTree(Oid root) {
+  std::vector<TreeNode> tree{{root, InvalidOid, false}};
+  for (size_t next = 0; next < tree.size(); ++next) {
+    const Oid parent = tree[next].relid;
+    bool partitioned = false;
+    List *children = PgCall([&] {
+      partitioned = get_rel_relkind(parent) == RELKIND_PARTITIONED_TABLE;
+      // Partitions being detached concurrently too: until the detach finishes they are partitions.
+      return find_inheritance_children_extended(parent, false, NoLock, nullptr, nullptr);
+    });
+    // Depth first: the children go right after their parent, in OID order.
+    std::vector<TreeNode> nodes;
+    ListCell *cell;
+    foreach (cell, children) nodes.push_back({lfirst_oid(cell), parent, partitioned});
+    tree.insert(tree.begin() + static_cast<long>(next) + 1, nodes.begin(), nodes.end());
+  }
+  return tree;
+}
+
+namespace {
+
+// A column name as protect takes it (a name, not an SQL identifier: no quoting, case kept).
+bool CheckTenantColumn(char **newval, void **, GucSource) noexcept {
+  if (*newval != nullptr && (*newval)[0] != '\0' && strlen(*newval) < NAMEDATALEN) return true;
+  GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
+  GUC_check_errdetail("A column name of 1 to %d bytes is required.", NAMEDATALEN - 1);
+  return false;
+}
+
+}  // namespace
+
+void Init() {
+  DefineCustomStringVariable("pg_tenant.tenant_column", "The name of the tenant column.",
+                             "What the DDL guard requires of new tables in guarded schemas, what auto_protect, "
+                             "protect_all and the audit look for, and tenant.protect()'s default.",
+                             &tenant_column_setting, kDefaultTenantColumn, PGC_SUSET, 0, CheckTenantColumn, nullptr, nullptr);
+}
+
+}  // namespace pg_tenant::policy

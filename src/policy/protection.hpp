@@ -1,0 +1,62 @@
+// The one reader of a table's protection state: what the catalogs say about a table and its
+// tenant column, next to what tenant.protect() makes of it. protect (what to add), the DDL guard
+// (what was taken away) and the audit (through tenant._protection) all read it here, so "is this
+// table protected" has one answer. It reads the catalogs directly (syscache, relcache, pg_policy
+// by index): no SQL, cheap enough for every ALTER TABLE.
+#pragma once
+
+#include "bridge/bridge.hpp"
+#include "policy/generator.hpp"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace pg_tenant::policy {
+
+struct Protection {
+  bool exists = false;
+  char relkind = 0;
+  std::string schema;
+  std::string table;
+  bool system_catalog = false;  // pg_catalog, information_schema, pg_toast*
+  std::string extension;        // the extension the table belongs to; empty when none
+  bool column_exists = false;
+  bool column_is_uuid = false;
+  bool column_not_null = false;
+  bool column_default_is_current_id = false;
+  bool has_tenant_foreign_key = false;  // (column) REFERENCES tenant.tenants (id)
+  bool has_leading_index = false;       // a non-partial index whose first column is the tenant column
+  bool rls_enabled = false;
+  bool rls_forced = false;
+  PolicyState isolation_policy = PolicyState::kMissing;
+  PolicyState guard_policy = PolicyState::kMissing;
+};
+
+Protection ReadProtection(Oid relid, const std::string &column);
+
+// What a scoped table lacks compared with what tenant.protect() made of it (tenant column, NOT
+// NULL, foreign key, RLS enabled and forced, both generated policies); empty when whole or gone.
+std::vector<std::string> MissingProtection(Oid relid, const std::string &column);
+
+// The configured tenant column (pg_tenant.tenant_column, default "tenant_id"): what the guard
+// requires of a new table, what auto_protect, protect_all and the audit look for, and protect's
+// default.
+std::string DefaultTenantColumn();
+
+// The tenant column of a table in tenant.scoped_tables, or nullopt (one index lookup, no SQL).
+std::optional<std::string> ScopedColumn(Oid relid);
+
+// A table and its partitions and inheritance children, recursively: the table first, each
+// child after its parent, siblings by OID.
+struct TreeNode {
+  Oid relid;
+  Oid parent;               // InvalidOid for the root
+  bool parent_partitioned;  // the parent is a partitioned table
+};
+std::vector<TreeNode> TableTree(Oid root);
+
+// Called from _PG_init: pg_tenant.tenant_column.
+void Init();
+
+}  // namespace pg_tenant::policy

@@ -1,0 +1,183 @@
+// The counting side of row quotas. A statement trigger (INSERT, UPDATE, DELETE; transition
+// tables) counts its rows per tenant, then the counters move in tenant order (so two statements
+// touching several tenants cannot deadlock): an increment is an upsert that keeps the counter
+// row locked until the transaction ends, a decrement only updates an existing counter (a tenant
+// being deleted may have lost its counter already). The limit is checked on the new count, the
+// tenant in context first, so the statement that would pass a limit fails whole and an error
+// shows the writing tenant's own numbers.
+#include "quotas/quotas.hpp"
+
+#include "bridge/bridge.hpp"
+#include "bridge/spi.hpp"
+#include "common/uuid_text.hpp"
+#include "context/context.hpp"
+#include "limits/limits.hpp"
+
+#include <algorithm>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace pg_tenant::quotas {
+namespace {
+
+using bridge::PgCall;
+
+// Per tenant, the change of its row count; ordered as PostgreSQL orders uuids (bytewise).
+using Deltas = std::map<UuidBytes, int64>;
+
+pg_uuid_t ToPg(const UuidBytes &bytes) {
+  pg_uuid_t id;
+  memcpy(id.data, bytes.data(), UUID_LEN);
+  return id;
+}
+
+UuidBytes FromPg(const pg_uuid_t *id) {
+  UuidBytes bytes;
+  memcpy(bytes.data(), id->data, UUID_LEN);
+  return bytes;
+}
+
+// Adds sign for every row of a transition table to its tenant's delta (NULL tenants: none, the
+// column is NOT NULL on a protected table).
+void CountRows(Tuplestorestate *rows, TupleDesc desc, AttrNumber column, int64 sign, Deltas &deltas) {
+  PgCall([&] {
+    TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+    // A read pointer of our own: other triggers may read the same transition table.
+    const int pointer = tuplestore_alloc_read_pointer(rows, EXEC_FLAG_REWIND);
+    tuplestore_select_read_pointer(rows, pointer);
+    tuplestore_rescan(rows);
+    while (tuplestore_gettupleslot(rows, true, false, slot)) {
+      bool isnull;
+      Datum tenant = slot_getattr(slot, column, &isnull);
+      if (!isnull) deltas[FromPg(DatumGetUUIDP(tenant))] += sign;
+    }
+    tuplestore_select_read_pointer(rows, 0);
+    ExecDropSingleTupleTableSlot(slot);
+  });
+}
+
+void Apply(const std::string &resource, const Deltas &deltas, bool enforce) {
+  std::vector<std::pair<UuidBytes, int64>> grown;  // tenants whose count went up, with the new count
+  spi::Session spi;
+  const Datum resource_datum = spi::TextParam(resource);
+  for (const auto &[tenant, delta] : deltas) {
+    if (delta == 0) continue;
+    pg_uuid_t id = ToPg(tenant);
+    std::vector<spi::Param> params{{UUIDOID, UUIDPGetDatum(&id)}, {TEXTOID, resource_datum}, {INT8OID, Int64GetDatum(delta)}};
+    if (delta > 0) {
+      auto rows = spi.Query(
+          "INSERT INTO tenant.row_counts AS c (tenant_id, resource, rows) VALUES ($1, $2, $3) "
+          "ON CONFLICT ON CONSTRAINT row_counts_pkey DO UPDATE SET rows = c.rows OPERATOR(pg_catalog.+) EXCLUDED.rows "
+          "RETURNING c.rows",
+          params);
+      grown.emplace_back(tenant, std::stoll(*rows.at(0).at(0)));
+    } else {
+      spi.Execute(
+          "UPDATE tenant.row_counts c SET rows = c.rows OPERATOR(pg_catalog.+) $3 "
+          "WHERE c.tenant_id OPERATOR(pg_catalog.=) $1 AND c.resource OPERATOR(pg_catalog.=) $2",
+          params);
+    }
+  }
+  spi.Finish();
+  if (!enforce || grown.empty()) return;
+  pg_uuid_t current_id;
+  if (context::CurrentTenant(&current_id)) {
+    const UuidBytes current = FromPg(&current_id);
+    std::stable_partition(grown.begin(), grown.end(), [&](const auto &g) { return g.first == current; });
+  }
+  for (const auto &[tenant, rows] : grown) {
+    const limits::Limit &limit = limits::EffectiveLimit(ToPg(tenant), resource);
+    if (limit.limited && static_cast<uint64>(rows) > limit.value) throw limits::LimitReached(resource, limit, rows);
+  }
+}
+
+// Any table with a row quota? (A heap scan of tenant.row_quotas that stops at the first row.)
+bool AnyRowQuota() {
+  return PgCall([] {
+    Oid schema = get_namespace_oid("tenant", true);
+    Oid catalog = OidIsValid(schema) ? get_relname_relid("row_quotas", schema) : InvalidOid;
+    if (!OidIsValid(catalog)) return false;
+    Relation rel = table_open(catalog, AccessShareLock);
+    SysScanDesc scan = systable_beginscan(rel, InvalidOid, false, nullptr, 0, nullptr);
+    const bool any = HeapTupleIsValid(systable_getnext(scan));
+    systable_endscan(scan);
+    table_close(rel, AccessShareLock);
+    return any;
+  });
+}
+
+}  // namespace
+
+void AfterCommand(ddl::Event &event) {
+  if ((event.tag() != CMDTAG_CREATE_TABLE && event.tag() != CMDTAG_ALTER_TABLE) || !AnyRowQuota()) return;
+  const std::vector<Oid> touched = event.TouchedTables();
+  if (touched.empty()) return;
+  spi::Session &spi = event.Spi();
+  spi::AsRole as_owner(event.Owner());
+  spi.Execute("SELECT tenant._row_quota_after_ddl($1)", {spi::OidArrayParam(touched)});
+}
+
+void AfterDrop(ddl::Event &event) {
+  if (!AnyRowQuota()) return;
+  std::vector<Oid> dropped;
+  for (const auto &d : event.DroppedObjects())
+    if (d.classid == RelationRelationId && d.objsubid == 0) dropped.push_back(d.objid);
+  spi::Session &spi = event.Spi();
+  spi::AsRole as_owner(event.Owner());
+  spi.Execute("SELECT tenant._row_quota_after_drop($1)", {spi::OidArrayParam(dropped)});
+}
+
+}  // namespace pg_tenant::quotas
+
+using namespace pg_tenant;
+using namespace pg_tenant::quotas;
+
+// tenant._row_quota_inserted(), _updated(), _deleted(): the statement triggers of a counted table
+// (arguments: resource, tenant column). Transition tables: pg_tenant_new, pg_tenant_old.
+PG_TENANT_FUNCTION(pg_tenant_row_quota_changed) {
+  if (!CALLED_AS_TRIGGER(fcinfo))
+    throw Error(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED, "a row quota function must be called as a trigger");
+  auto *trigger = reinterpret_cast<TriggerData *>(fcinfo->context);
+  if (trigger->tg_trigger->tgnargs != 2)
+    throw Error(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED, "a row quota trigger takes a resource and a tenant column");
+  const std::string resource = trigger->tg_trigger->tgargs[0];
+  const char *column_name = trigger->tg_trigger->tgargs[1];
+  TupleDesc desc = RelationGetDescr(trigger->tg_relation);
+  const AttrNumber column = PgCall([&] { return SPI_fnumber(desc, column_name); });
+  if (column <= 0)
+    throw Error(ERRCODE_UNDEFINED_COLUMN, std::string("row quota column \"") + column_name + "\" does not exist");
+  Deltas deltas;
+  if (trigger->tg_newtable != nullptr) CountRows(trigger->tg_newtable, desc, column, 1, deltas);
+  if (trigger->tg_oldtable != nullptr) CountRows(trigger->tg_oldtable, desc, column, -1, deltas);
+  // An UPDATE that keeps every row's tenant changes nothing; DELETE never reaches a limit.
+  Apply(resource, deltas, !TRIGGER_FIRED_BY_DELETE(trigger->tg_event));
+  return PointerGetDatum(nullptr);
+}
+
+// tenant._row_quota_apply(resource text, tenants uuid[], deltas bigint[], enforce boolean): adds
+// the deltas to the tenants' counts (the DDL steps' counts of attached and detached tables).
+PG_TENANT_FUNCTION(pg_tenant_row_quota_apply) {
+  if (PG_ARGISNULL(0) || PG_ARGISNULL(3)) throw Error(ERRCODE_NULL_VALUE_NOT_ALLOWED, "resource and enforce must not be NULL");
+  text *resource = PG_GETARG_TEXT_PP(0);
+  Deltas deltas;
+  if (!PG_ARGISNULL(1) && !PG_ARGISNULL(2)) {
+    ArrayType *tenants = PG_GETARG_ARRAYTYPE_P(1);
+    ArrayType *counts = PG_GETARG_ARRAYTYPE_P(2);
+    Datum *tenant_values, *count_values;
+    bool *tenant_nulls, *count_nulls;
+    int tenant_count, count_count;
+    PgCall([&] {
+      deconstruct_array(tenants, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR, &tenant_values, &tenant_nulls, &tenant_count);
+      deconstruct_array(counts, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &count_values, &count_nulls,
+                        &count_count);
+    });
+    if (tenant_count != count_count)
+      throw Error(ERRCODE_ARRAY_SUBSCRIPT_ERROR, "tenants and deltas must have the same length");
+    for (int i = 0; i < tenant_count; ++i)
+      if (!tenant_nulls[i] && !count_nulls[i])
+        deltas[FromPg(DatumGetUUIDP(tenant_values[i]))] += DatumGetInt64(count_values[i]);
+  }
+  Apply(std::string(VARDATA_ANY(resource), VARSIZE_ANY_EXHDR(resource)), deltas, PG_GETARG_BOOL(3));
+  PG_RETURN_VOID();
+}
