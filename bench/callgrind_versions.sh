@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Two versions side by side, in server instructions (callgrind: repeatable whatever else the
 # machine does). Builds and installs an earlier release (a git ref, default v0.4.0) and then the
-# working tree, and runs the same statements against each in a single-user backend:
+# working tree, and runs the same statements against each in a single-user backend. Each case
+# runs twice, with k and 2k statements: the difference divided by k is the cost of one
+# statement, with every one-time cost (startup, first calls, planning) cancelled out.
 #   bench/callgrind_versions.sh [ref] [statements] [ddl_statements]
+#   (CASES="meter enter_tenant" runs only those cases; KEEP=1 keeps the callgrind files)
 # Prints, per case, instructions per statement for both and the ratio (working tree / ref).
 # Leaves the working tree's build installed. Run as root after scripts/install-deps.sh test;
 # needs valgrind and git history with the ref.
@@ -14,7 +17,7 @@ n_ddl=${3:-200}
 bin=$(pg_config --bindir)
 root=$(pwd)
 work=$(mktemp -d /tmp/pg_tenant-cgversions.XXXX)
-chmod 755 "$work"
+chown postgres "$work"
 as_pg() { runuser -u postgres -- "$@"; }
 tenant=00000000-0000-0000-0000-100000000001
 
@@ -33,32 +36,36 @@ INSERT INTO public.items SELECT '$tenant', i, 'row ' || i FROM generate_series(1
 CREATE TABLE public.counted (tenant_id uuid NOT NULL, id bigserial, PRIMARY KEY (tenant_id, id));
 SELECT tenant.protect('public.counted');
 SELECT tenant.limit_rows('public.counted', 'items');
-SELECT format('CREATE TABLE g.p%s (tenant_id uuid NOT NULL, id int)', i) FROM generate_series(1, $n_ddl) AS i \gexec
-SELECT count(tenant.protect(format('g.p%s', i)::regclass)) FROM generate_series(1, $n_ddl) AS i;
-SELECT format('CREATE TABLE g.d%s (tenant_id uuid NOT NULL, id int)', i) FROM generate_series(1, $n_ddl) AS i \gexec
+SELECT format('CREATE TABLE g.p%s (tenant_id uuid NOT NULL, id int)', i) FROM generate_series(1, 2 * $n_ddl) AS i \gexec
+SELECT count(*) FROM generate_series(1, 2 * $n_ddl) AS i, tenant.protect(format('g.p%s', i)::regclass);
+SELECT format('CREATE TABLE g.d%s (tenant_id uuid NOT NULL, id int)', i) FROM generate_series(1, 2 * $n_ddl) AS i \gexec
+-- Row level security binds non-superusers only: the reads and writes run as this role.
+CREATE ROLE bench_app NOLOGIN NOSUPERUSER NOBYPASSRLS;
+GRANT SELECT, INSERT ON public.items, public.counted TO bench_app;
+GRANT USAGE ON SEQUENCE public.counted_id_seq TO bench_app;
 VACUUM ANALYZE;
 SQL
 
-# case -> the statements it runs (after the preamble every case shares)
+# case count -> the statements it runs (after the preamble every case shares)
 statements() {
+  local k=$2
   case $1 in
-    empty) ;;
-    meter) echo "PREPARE hot AS SELECT tenant.meter('api_calls');"; repeat "EXECUTE hot;" "$n" ;;
-    meter_unlimited) echo "PREPARE hot AS SELECT tenant.meter('free_calls');"; repeat "EXECUTE hot;" "$n" ;;
-    try_meter_refused) echo "PREPARE hot AS SELECT tenant.try_meter('capped');"; repeat "EXECUTE hot;" "$n" ;;
-    meter_limit_error) echo "PREPARE hot AS SELECT tenant.meter('capped');"; repeat "EXECUTE hot;" "$n" ;;
-    enter_tenant) echo "PREPARE hot AS SELECT tenant.set('$tenant'::uuid);"; repeat "EXECUTE hot;" "$n" ;;
-    point_select) echo "PREPARE hot(bigint) AS SELECT v FROM public.items WHERE id = \$1;"
-      for i in $(seq 1 "$n"); do echo "EXECUTE hot($(( (i * 7919) % 10000 + 1 )));"; done ;;
-    quota_insert) echo "PREPARE hot AS INSERT INTO public.counted DEFAULT VALUES;"; repeat "EXECUTE hot;" "$n" ;;
-    quota_insert_100) echo "PREPARE hot AS INSERT INTO public.counted (tenant_id) SELECT '$tenant' FROM generate_series(1, 100);"
-      repeat "EXECUTE hot;" "$((n / 10))" ;;
-    create_table) for i in $(seq 1 "$n_ddl"); do echo "CREATE TABLE g.c$i (tenant_id uuid NOT NULL, id int);"; done ;;
-    alter_protected) for i in $(seq 1 "$n_ddl"); do echo "ALTER TABLE g.p$i ADD COLUMN extra int;"; done ;;
-    drop_table) for i in $(seq 1 "$n_ddl"); do echo "DROP TABLE g.d$i;"; done ;;
+    meter) echo "PREPARE hot AS SELECT tenant.meter('api_calls');"; repeat "EXECUTE hot;" "$k" ;;
+    meter_unlimited) echo "PREPARE hot AS SELECT tenant.meter('free_calls');"; repeat "EXECUTE hot;" "$k" ;;
+    try_meter_refused) echo "PREPARE hot AS SELECT tenant.try_meter('capped');"; repeat "EXECUTE hot;" "$k" ;;
+    meter_limit_error) echo "PREPARE hot AS SELECT tenant.meter('capped');"; repeat "EXECUTE hot;" "$k" ;;
+    enter_tenant) echo "PREPARE hot AS SELECT tenant.set('$tenant'::uuid);"; repeat "EXECUTE hot;" "$k" ;;
+    point_select) echo "SET ROLE bench_app; PREPARE hot(bigint) AS SELECT v FROM public.items WHERE id = \$1;"
+      for i in $(seq 1 "$k"); do echo "EXECUTE hot($(( (i * 7919) % 10000 + 1 )));"; done ;;
+    quota_insert) echo "SET ROLE bench_app; PREPARE hot AS INSERT INTO public.counted DEFAULT VALUES;"; repeat "EXECUTE hot;" "$k" ;;
+    quota_insert_100) echo "SET ROLE bench_app; PREPARE hot AS INSERT INTO public.counted (tenant_id) SELECT '$tenant' FROM generate_series(1, 100);"
+      repeat "EXECUTE hot;" "$k" ;;
+    create_table) for i in $(seq 1 "$k"); do echo "CREATE TABLE g.c$i (tenant_id uuid NOT NULL, id int);"; done ;;
+    alter_protected) for i in $(seq 1 "$k"); do echo "ALTER TABLE g.p$i ADD COLUMN extra int;"; done ;;
+    drop_table) for i in $(seq 1 "$k"); do echo "DROP TABLE g.d$i;"; done ;;
   esac
 }
-per_case() {  # case -> how many statements it runs
+per_case() {  # case -> k, the statements of its shorter run
   case $1 in
     create_table|alter_protected|drop_table) echo "$n_ddl" ;;
     quota_insert_100) echo "$((n / 10))" ;;
@@ -68,6 +75,7 @@ per_case() {  # case -> how many statements it runs
 repeat() { for _ in $(seq 1 "$2"); do echo "$1"; done; }
 cases=(meter meter_unlimited try_meter_refused meter_limit_error enter_tenant point_select quota_insert
        quota_insert_100 create_table alter_protected drop_table)
+[ -n "${CASES:-}" ] && read -r -a cases <<<"$CASES"  # CASES="meter enter_tenant": only those
 
 # version -> runs every case against the installed build; writes $work/<version>.<case>
 measure() {
@@ -78,20 +86,23 @@ measure() {
   as_pg psql -X -q -h "$work" -d postgres -c "CREATE DATABASE bench" >/dev/null
   as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$work" -d bench -f "$work/setup.sql" >/dev/null
   as_pg "$bin/pg_ctl" -D "$data" -w stop >/dev/null
-  for c in empty "${cases[@]}"; do
-    {
-      echo "SET pg_tenant.tenant_id = '$tenant';"
-      echo "SET pg_tenant.guarded_schemas = 'public, g';"
-      echo "SELECT tenant.meter('api_calls'), tenant.try_meter('capped'), tenant.current_id();"  # warm caches
-      statements "$c"
-    } >"$work/$c.sql"
-    chmod 644 "$work/$c.sql"
-    # Each case on a copy of the data directory, so every case starts from the same state.
-    rm -rf "$data-run" && cp -a "$data" "$data-run"
-    as_pg valgrind --tool=callgrind --callgrind-out-file="$work/$version.$c.cg" \
-      "$bin/postgres" --single -D "$data-run" -c shared_preload_libraries=pg_tenant bench \
-      <"$work/$c.sql" >"$work/$version.$c.out" 2>"$work/$version.$c.err"
-    sed -nE 's/^summary: ([0-9]+)/\1/p' "$work/$version.$c.cg" >"$work/$version.$c"
+  for c in "${cases[@]}"; do
+    k=$(per_case "$c")
+    for run in 1 2; do
+      {
+        echo "SET pg_tenant.tenant_id = '$tenant';"
+        echo "SET pg_tenant.guarded_schemas = 'public, g';"
+        echo "SELECT tenant.meter('api_calls'), tenant.try_meter('capped'), tenant.current_id();"  # warm caches
+        statements "$c" "$((k * run))"
+      } >"$work/$c.sql"
+      chmod 644 "$work/$c.sql"
+      # Each run on a copy of the data directory, so every run starts from the same state.
+      rm -rf "$data-run" && cp -a "$data" "$data-run"
+      as_pg valgrind --tool=callgrind --callgrind-out-file="$work/$version.$c.$run.cg" \
+        "$bin/postgres" --single -D "$data-run" -c shared_preload_libraries=pg_tenant bench \
+        <"$work/$c.sql" >"$work/$version.$c.$run.out" 2>"$work/$version.$c.$run.err"
+      sed -nE 's/^summary: ([0-9]+)/\1/p' "$work/$version.$c.$run.cg" >"$work/$version.$c.$run"
+    done
   done
   rm -rf "$data" "$data-run"
 }
@@ -106,14 +117,14 @@ measure new
 git worktree remove --force "$work/ref"
 
 echo
-echo "callgrind, instructions per statement (single-user backend, startup subtracted):"
+echo "callgrind, instructions per statement (single-user backend; runs of k and 2k statements, difference / k):"
 echo
-echo "| case | statements | $ref | working tree | ratio |"
+echo "| case | k | $ref | working tree | ratio |"
 echo "|---|---:|---:|---:|---:|"
 for c in "${cases[@]}"; do
   k=$(per_case "$c")
-  awk -v c="$c" -v k="$k" -v r="$(cat "$work/ref.$c")" -v re="$(cat "$work/ref.empty")" \
-      -v w="$(cat "$work/new.$c")" -v we="$(cat "$work/new.empty")" \
-    'BEGIN { a = (r - re) / k; b = (w - we) / k; printf "| %s | %d | %.0f | %.0f | %.3f |\n", c, k, a, b, b / a }'
+  awk -v c="$c" -v k="$k" -v r1="$(cat "$work/ref.$c.1")" -v r2="$(cat "$work/ref.$c.2")" \
+      -v w1="$(cat "$work/new.$c.1")" -v w2="$(cat "$work/new.$c.2")" \
+    'BEGIN { a = (r2 - r1) / k; b = (w2 - w1) / k; printf "| %s | %d | %.0f | %.0f | %.3f |\n", c, k, a, b, b / a }'
 done
 [ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"

@@ -61,9 +61,11 @@ void AssignTenantId(const char *, void *extra) noexcept {
   ++context_version;
 }
 
-// Raises the documented error for an unknown or suspended tenant; else returns the record.
-const registry::TenantRecord &RequireActive(const registry::TenantRecord *record, const std::string &asked) {
-  if (record == nullptr) throw registry::TenantNotFound(asked);
+// Raises the documented error for an unknown or suspended tenant; else returns the record. The
+// name asked for is made into text only for the error (the hot path allocates nothing).
+template <typename AskedText>
+const registry::TenantRecord &RequireActive(const registry::TenantRecord *record, AskedText asked) {
+  if (record == nullptr) throw registry::TenantNotFound(asked());
   if (!record->active)
     throw Error(errcodes::kTenantSuspended, "tenant \"" + std::string(record->slug) + "\" is suspended",
                 "Tenant id " + registry::IdText(record->id) + ".",
@@ -77,7 +79,7 @@ const registry::TenantRecord &ResolveArgument(FunctionCallInfo fcinfo, bool by_s
                 "Use tenant.reset() to leave the tenant context.");
   if (!by_slug) {
     pg_uuid_t *id = PG_GETARG_UUID_P(0);
-    return RequireActive(registry::FindById(*id), registry::IdText(*id));
+    return RequireActive(registry::FindById(*id), [id] { return registry::IdText(*id); });
   }
   text *arg = PG_GETARG_TEXT_PP(0);
   std::string value(VARDATA_ANY(arg), VARSIZE_ANY_EXHDR(arg));
@@ -86,9 +88,9 @@ const registry::TenantRecord &ResolveArgument(FunctionCallInfo fcinfo, bool by_s
   if (auto id = ParseUuid(value); id && HasUuidShape(value)) {
     pg_uuid_t pg_id;
     memcpy(pg_id.data, id->data(), UUID_LEN);
-    return RequireActive(registry::FindById(pg_id), FormatUuid(*id));
+    return RequireActive(registry::FindById(pg_id), [&id] { return FormatUuid(*id); });
   }
-  return RequireActive(registry::FindBySlug(value), value);
+  return RequireActive(registry::FindBySlug(value), [&value] { return value; });
 }
 
 Datum SetContext(FunctionCallInfo fcinfo, bool by_slug, GucAction action) {
@@ -123,7 +125,7 @@ bool CurrentTenant(pg_uuid_t *tenant) {
   if (!has_context) return false;
   if (validated_version != context_version || validated_generation != registry::Generation()) {
     pg_uuid_t id = context_id;
-    RequireActive(registry::FindById(id), registry::IdText(id));
+    RequireActive(registry::FindById(id), [&id] { return registry::IdText(id); });
     validated_version = context_version;
     validated_generation = registry::Generation();
   }

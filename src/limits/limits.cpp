@@ -1,5 +1,6 @@
 #include "limits/limits.hpp"
 
+#include "bridge/cache.hpp"
 #include "bridge/errcodes.hpp"
 #include "registry/registry.hpp"
 
@@ -33,21 +34,16 @@ struct LimitTables {
 
 LimitTables tables;
 MemoryContext cache_context = nullptr;
-HTAB *cache = nullptr;
+HTAB *limit_table = nullptr;
 uint64 cache_generation = 0;
+// The entry of the last look-up: a meter called in a loop asks for the same one again.
+const LimitEntry *last = nullptr;
 
 void Reset() {
   PgCall([] {
-    if (cache_context == nullptr)
-      cache_context = AllocSetContextCreate(CacheMemoryContext, "pg_tenant limit cache", ALLOCSET_SMALL_SIZES);
-    else
-      MemoryContextReset(cache_context);
-    HASHCTL ctl;
-    memset(&ctl, 0, sizeof(ctl));
-    ctl.keysize = sizeof(LimitKey);
-    ctl.entrysize = sizeof(LimitEntry);
-    ctl.hcxt = cache_context;
-    cache = hash_create("pg_tenant limits", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+    cache::Reset(&cache_context, "pg_tenant limit cache");
+    limit_table = cache::Table(cache_context, "pg_tenant limits", sizeof(LimitKey), sizeof(LimitEntry), HASH_BLOBS);
+    last = nullptr;
     LimitTables t;
     Oid schema = get_namespace_oid("tenant", true);
     if (OidIsValid(schema)) {
@@ -146,26 +142,34 @@ std::string Echo(std::string_view text) {
 }  // namespace
 
 const Limit &EffectiveLimit(const pg_uuid_t &tenant, std::string_view resource) {
-  if (cache == nullptr || cache_generation != registry::Generation()) Reset();
+  if (limit_table == nullptr || cache_generation != registry::Generation()) Reset();
   if (resource.size() >= kResourceBufferSize) CheckResourceName(resource);
+  if (last != nullptr && memcmp(&last->key.tenant, &tenant, sizeof(tenant)) == 0 &&
+      strncmp(last->key.resource, resource.data(), resource.size()) == 0 && last->key.resource[resource.size()] == '\0')
+    return last->limit;
   LimitKey key;
   memset(&key, 0, sizeof(key));
   key.tenant = tenant;
   memcpy(key.resource, resource.data(), resource.size());
-  auto *hit = PgCall([&] { return static_cast<LimitEntry *>(hash_search(cache, &key, HASH_FIND, nullptr)); });
-  if (hit != nullptr) return hit->limit;
+  // A look-up in a backend-local hash table does not ereport.
+  auto *hit = static_cast<LimitEntry *>(hash_search(limit_table, &key, HASH_FIND, nullptr));
+  if (hit != nullptr) {
+    last = hit;
+    return hit->limit;
+  }
   std::string upgrade_url;
   bool has_url;
   const Limit limit = Read(tenant, key.resource, &upgrade_url, &has_url);
   // Reading can process invalidations (a lock was taken): what was read is still the latest
   // committed state, but the cache must start again.
-  if (cache_generation != registry::Generation() || hash_get_num_entries(cache) >= kCacheCapacity) Reset();
-  return *PgCall([&] {
-    auto *entry = static_cast<LimitEntry *>(hash_search(cache, &key, HASH_ENTER, nullptr));
+  if (cache_generation != registry::Generation() || hash_get_num_entries(limit_table) >= kCacheCapacity) Reset();
+  last = PgCall([&] {
+    auto *entry = static_cast<LimitEntry *>(hash_search(limit_table, &key, HASH_ENTER, nullptr));
     entry->limit = limit;
     entry->limit.upgrade_url = has_url ? MemoryContextStrdup(cache_context, upgrade_url.c_str()) : nullptr;
-    return static_cast<const Limit *>(&entry->limit);
+    return entry;
   });
+  return last->limit;
 }
 
 Error LimitReached(std::string_view resource, const Limit &limit, uint64 used) {

@@ -273,6 +273,20 @@ Count CountInRedis(const MeterKey &key, Period period, uint64 amount, bool limit
   }
 }
 
+// The window of the last call: most calls fall in the window the call before them did.
+struct WindowMemo {
+  Period period = Period::kNone;
+  int64 start = 0;
+  int64 end = -1;  // empty until the first call
+};
+WindowMemo window_memo;
+
+int64 CurrentWindowStart(Period period, TimestampTz now) {
+  if (period != window_memo.period || now < window_memo.start || now >= window_memo.end)
+    window_memo = {period, WindowStart(period, now), WindowEnd(period, now)};
+  return window_memo.start;
+}
+
 // tenant.meter / tenant.try_meter. Returns whether the amount was counted; *left is what the
 // limit leaves after it (nullopt when unlimited).
 bool Meter(FunctionCallInfo fcinfo, bool raise, std::optional<uint64> *left) {
@@ -296,7 +310,7 @@ bool Meter(FunctionCallInfo fcinfo, bool raise, std::optional<uint64> *left) {
   key.database = MyDatabaseId;
   key.tenant = tenant;
   memcpy(key.resource, resource.data(), resource.size());
-  key.window_start = WindowStart(limit.period, GetCurrentTimestamp());
+  key.window_start = CurrentWindowStart(limit.period, GetCurrentTimestamp());
   const Count count =
       meter_backend == kBackendRedis
           ? CountInRedis(key, limit.period, static_cast<uint64>(amount), limit.limited, limit.value)

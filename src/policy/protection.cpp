@@ -34,9 +34,36 @@ Node *StoredExpression(HeapTuple tuple, int attribute, TupleDesc desc) {
   return isnull ? nullptr : static_cast<Node *>(stringToNode(TextDatumGetCString(value)));
 }
 
-// Both generated policies, read from pg_policy (not the relcache: it holds no policies while
-// row level security is disabled).
-void ReadPolicies(Oid relid, AttrNumber column, Oid current_id, PolicyState *isolation, PolicyState *guard) {
+bool IsPublicOnly(ArrayType *roles) {
+  return ARR_NDIM(roles) == 1 && ARR_DIMS(roles)[0] == 1 && reinterpret_cast<Oid *>(ARR_DATA_PTR(roles))[0] == ACL_ID_PUBLIC;
+}
+
+// What protect creates: for all commands, to PUBLIC, the tenant predicate in USING and WITH CHECK.
+PolicyState Classify(char command, bool permissive, bool expected_permissive, ArrayType *roles, Node *using_qual,
+                     Node *check_qual, AttrNumber column, Oid current_id) {
+  const bool current = command == '*' && permissive == expected_permissive && roles != nullptr && IsPublicOnly(roles) &&
+                       IsTenantPredicate(using_qual, column, current_id) &&
+                       IsTenantPredicate(check_qual, column, current_id);
+  return current ? PolicyState::kCurrent : PolicyState::kDifferent;
+}
+
+// Both generated policies. With row level security on, the relcache holds them parsed; with it
+// off it holds none, so they are read from pg_policy.
+void ReadPolicies(Relation rel, AttrNumber column, Oid current_id, PolicyState *isolation, PolicyState *guard) {
+  if (rel->rd_rsdesc != nullptr) {
+    ListCell *cell;
+    foreach (cell, rel->rd_rsdesc->policies) {
+      auto *policy = static_cast<RowSecurityPolicy *>(lfirst(cell));
+      const bool is_isolation = kIsolationPolicy == policy->policy_name;
+      if (!is_isolation && kGuardPolicy != policy->policy_name) continue;
+      *(is_isolation ? isolation : guard) =
+          Classify(policy->polcmd, policy->permissive, is_isolation, policy->roles,
+                   reinterpret_cast<Node *>(policy->qual), reinterpret_cast<Node *>(policy->with_check_qual),
+                   column, current_id);
+    }
+    return;
+  }
+  const Oid relid = RelationGetRelid(rel);
   Relation policies = table_open(PolicyRelationId, AccessShareLock);
   ScanKeyData key;
   ScanKeyInit(&key, Anum_pg_policy_polrelid, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
@@ -48,13 +75,11 @@ void ReadPolicies(Oid relid, AttrNumber column, Oid current_id, PolicyState *iso
     if (!is_isolation && kGuardPolicy != NameStr(form->polname)) continue;
     TupleDesc desc = RelationGetDescr(policies);
     bool roles_null;
-    ArrayType *roles = DatumGetArrayTypeP(heap_getattr(tuple, Anum_pg_policy_polroles, desc, &roles_null));
-    const bool to_public = !roles_null && ARR_NDIM(roles) == 1 && ARR_DIMS(roles)[0] == 1 &&
-                           reinterpret_cast<Oid *>(ARR_DATA_PTR(roles))[0] == ACL_ID_PUBLIC;
-    const bool current = form->polcmd == '*' && form->polpermissive == is_isolation && to_public &&
-                         IsTenantPredicate(StoredExpression(tuple, Anum_pg_policy_polqual, desc), column, current_id) &&
-                         IsTenantPredicate(StoredExpression(tuple, Anum_pg_policy_polwithcheck, desc), column, current_id);
-    *(is_isolation ? isolation : guard) = current ? PolicyState::kCurrent : PolicyState::kDifferent;
+    Datum roles = heap_getattr(tuple, Anum_pg_policy_polroles, desc, &roles_null);
+    *(is_isolation ? isolation : guard) =
+        Classify(form->polcmd, form->polpermissive, is_isolation, roles_null ? nullptr : DatumGetArrayTypeP(roles),
+                 StoredExpression(tuple, Anum_pg_policy_polqual, desc),
+                 StoredExpression(tuple, Anum_pg_policy_polwithcheck, desc), column, current_id);
   }
   systable_endscan(scan);
   table_close(policies, AccessShareLock);
@@ -72,7 +97,9 @@ struct Facts {
   PolicyState isolation_policy, guard_policy;
 };
 
-Facts ReadFacts(Oid relid, const char *column) {
+// all: everything protect needs; otherwise only what the guard checks after every ALTER TABLE
+// (column, foreign key, row level security, policies), which the relcache answers.
+Facts ReadFacts(Oid relid, const char *column, bool all) {
   return PgCall([&] {
     Facts f{};
     f.isolation_policy = f.guard_policy = PolicyState::kMissing;
@@ -84,7 +111,7 @@ Facts ReadFacts(Oid relid, const char *column) {
     f.rls_forced = rel->rd_rel->relforcerowsecurity;
     f.schema = get_namespace_name(RelationGetNamespace(rel));
     f.table = pstrdup(RelationGetRelationName(rel));
-    Oid extension = getExtensionOfObject(RelationRelationId, relid);
+    Oid extension = all ? getExtensionOfObject(RelationRelationId, relid) : InvalidOid;
     f.extension = OidIsValid(extension) ? get_extension_name(extension) : nullptr;
     const AttrNumber attnum = get_attnum(relid, column);
     const bool is_table = f.relkind == RELKIND_RELATION || f.relkind == RELKIND_PARTITIONED_TABLE;
@@ -98,7 +125,7 @@ Facts ReadFacts(Oid relid, const char *column) {
       f.column_exists = true;
       f.column_is_uuid = attribute->atttypid == UUIDOID;
       f.column_not_null = attribute->attnotnull;
-      if (attribute->atthasdef && desc->constr != nullptr) {
+      if (all && attribute->atthasdef && desc->constr != nullptr) {
         for (int i = 0; i < desc->constr->num_defval; ++i)
           if (desc->constr->defval[i].adnum == attnum)
             f.column_default_is_current_id =
@@ -110,7 +137,7 @@ Facts ReadFacts(Oid relid, const char *column) {
         if (key->confrelid == tenants && key->nkeys == 1 && key->conkey[0] == attnum && key->confkey[0] == 1)
           f.has_tenant_foreign_key = true;
       }
-      foreach (cell, RelationGetIndexList(rel)) {
+      foreach (cell, all ? RelationGetIndexList(rel) : NIL) {
         HeapTuple index = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(cell)));
         if (!HeapTupleIsValid(index)) continue;
         auto *form = reinterpret_cast<Form_pg_index>(GETSTRUCT(index));
@@ -118,7 +145,7 @@ Facts ReadFacts(Oid relid, const char *column) {
           f.has_leading_index = true;
         ReleaseSysCache(index);
       }
-      ReadPolicies(relid, attnum, current_id, &f.isolation_policy, &f.guard_policy);
+      ReadPolicies(rel, attnum, current_id, &f.isolation_policy, &f.guard_policy);
     }
     relation_close(rel, AccessShareLock);
     return f;
@@ -128,7 +155,7 @@ Facts ReadFacts(Oid relid, const char *column) {
 }  // namespace
 
 Protection ReadProtection(Oid relid, const std::string &column) {
-  const Facts f = ReadFacts(relid, column.c_str());
+  const Facts f = ReadFacts(relid, column.c_str(), true);
   Protection p;
   if (!f.exists) return p;
   p.exists = true;
@@ -151,7 +178,7 @@ Protection ReadProtection(Oid relid, const std::string &column) {
 }
 
 std::vector<std::string> MissingProtection(Oid relid, const std::string &column) {
-  const Protection p = ReadProtection(relid, column);
+  const Facts p = ReadFacts(relid, column.c_str(), false);
   if (!p.exists) return {};
   if (!p.column_exists) return {"the tenant column " + QuoteIdent(column) + " is gone (dropped or renamed)"};
   std::vector<std::string> missing;

@@ -2,6 +2,7 @@
 
 #include "registry/slug.hpp"
 
+#include "bridge/cache.hpp"
 #include "bridge/errcodes.hpp"
 #include "common/uuid_text.hpp"
 
@@ -57,20 +58,9 @@ void OnRelcacheInvalidation(Datum, Oid relid) noexcept {
 // Empties the cache (no C++ objects alive here; PostgreSQL errors are plain OOM).
 void ResetCache() {
   PgCall([] {
-    if (cache_context == nullptr)
-      cache_context =
-          AllocSetContextCreate(CacheMemoryContext, "pg_tenant registry cache", ALLOCSET_DEFAULT_SIZES);
-    else
-      MemoryContextReset(cache_context);
-    HASHCTL ctl;
-    memset(&ctl, 0, sizeof(ctl));
-    ctl.keysize = sizeof(pg_uuid_t);
-    ctl.entrysize = sizeof(TenantRecord);
-    ctl.hcxt = cache_context;
-    by_id = hash_create("pg_tenant tenants by id", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-    ctl.keysize = kNameBufferSize;
-    ctl.entrysize = sizeof(SlugEntry);
-    by_slug = hash_create("pg_tenant tenants by slug", 64, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+    cache::Reset(&cache_context, "pg_tenant registry cache");
+    by_id = cache::Table(cache_context, "pg_tenant tenants by id", sizeof(pg_uuid_t), sizeof(TenantRecord), HASH_BLOBS);
+    by_slug = cache::Table(cache_context, "pg_tenant tenants by slug", kNameBufferSize, sizeof(SlugEntry), HASH_STRINGS);
   });
   ++cache_resets;
   cache_valid = true;

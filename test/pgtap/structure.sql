@@ -2,7 +2,7 @@
 -- and period rules, the protection state and the SQLSTATEs are each defined once, and every
 -- user of a rule (guard, audit, protect, CHECK constraints) gives the same answer.
 BEGIN;
-SELECT plan(33);
+SELECT plan(34);
 
 CREATE FUNCTION pg_temp.rules(object text) RETURNS text[] LANGUAGE sql AS
     $$ SELECT coalesce(array_agg(rule ORDER BY rule), '{}') FROM tenant.audit() a WHERE a.object = $1 $$;
@@ -102,6 +102,11 @@ SELECT throws_ok($$INSERT INTO tenant.plan_limits (plan, resource, "limit", peri
 SELECT is((SELECT array_agg(p.oid::regprocedure::text ORDER BY 1) FROM pg_proc p
             WHERE p.pronamespace = 'tenant'::regnamespace AND p.prolang <> 13 AND p.prosrc ~ 'TN0[0-9][0-9]'),
           NULL, 'no SQL or PL/pgSQL function of the extension names a TN code');
+
+-- Function markings follow PostgreSQL's rules: an IMMUTABLE function is PARALLEL SAFE.
+SELECT is((SELECT array_agg(p.oid::regprocedure::text ORDER BY 1) FROM pg_proc p
+            WHERE p.pronamespace = 'tenant'::regnamespace AND p.provolatile = 'i' AND p.proparallel <> 's'),
+          NULL, 'every IMMUTABLE function of the extension is PARALLEL SAFE');
 
 SELECT * FROM finish();
 ROLLBACK;
