@@ -3,7 +3,9 @@
 # machine does). Builds and installs an earlier release (a git ref, default v0.4.0) and then the
 # working tree, and runs the same statements against each in a single-user backend. Each case
 # runs twice, with k and 2k statements: the difference divided by k is the cost of one
-# statement, with every one-time cost (startup, first calls, planning) cancelled out.
+# statement, with every one-time cost (startup, first calls, planning) cancelled out. DDL cases
+# run in a backend of a postmaster started under callgrind (event triggers do not fire in a
+# single-user backend); the others in a single-user backend.
 #   bench/callgrind_versions.sh [ref] [statements] [ddl_statements]
 #   (CASES="meter enter_tenant" runs only those cases; KEEP=1 keeps the callgrind files)
 # Prints, per case, instructions per statement for both and the ratio (working tree / ref).
@@ -98,9 +100,24 @@ measure() {
       chmod 644 "$work/$c.sql"
       # Each run on a copy of the data directory, so every run starts from the same state.
       rm -rf "$data-run" && cp -a "$data" "$data-run"
-      as_pg valgrind --tool=callgrind --callgrind-out-file="$work/$version.$c.$run.cg" \
-        "$bin/postgres" --single -D "$data-run" -c shared_preload_libraries=pg_tenant bench \
-        <"$work/$c.sql" >"$work/$version.$c.$run.out" 2>"$work/$version.$c.$run.err"
+      case $c in
+        create_table|alter_protected|drop_table)
+          as_pg valgrind --tool=callgrind --callgrind-out-file="$work/$version.$c.$run.%p.cg" \
+            "$bin/postgres" -D "$data-run" -c shared_preload_libraries=pg_tenant -c listen_addresses='' \
+            -c unix_socket_directories="$work" >"$work/$version.$c.$run.log" 2>&1 &
+          for _ in $(seq 1 120); do as_pg pg_isready -q -h "$work" && break; sleep 1; done
+          local pid
+          pid=$( (echo "SELECT pg_backend_pid();"; cat "$work/$c.sql") |
+                 as_pg psql -X -q -At -h "$work" -d bench 2>"$work/$version.$c.$run.err" | sed -n 1p)
+          as_pg "$bin/pg_ctl" -D "$data-run" -w stop >/dev/null
+          mv "$work/$version.$c.$run.$pid.cg" "$work/$version.$c.$run.cg"
+          ;;
+        *)
+          as_pg valgrind --tool=callgrind --callgrind-out-file="$work/$version.$c.$run.cg" \
+            "$bin/postgres" --single -D "$data-run" -c shared_preload_libraries=pg_tenant bench \
+            <"$work/$c.sql" >"$work/$version.$c.$run.out" 2>"$work/$version.$c.$run.err"
+          ;;
+      esac
       sed -nE 's/^summary: ([0-9]+)/\1/p' "$work/$version.$c.$run.cg" >"$work/$version.$c.$run"
     done
   done
