@@ -32,8 +32,9 @@ Event::Event(FunctionCallInfo fcinfo) {
         break;
       }
       case T_CreateTableAsStmt: {
+        // A table, or a materialized view (whose query the guard follows).
         auto *create = reinterpret_cast<CreateTableAsStmt *>(tree);
-        if (create->objtype == OBJECT_TABLE) created_relid_ = CreatedRelation(create->into->rel);
+        created_relid_ = CreatedRelation(create->into->rel);
         break;
       }
       case T_AlterTableStmt: {
@@ -43,7 +44,31 @@ Event::Event(FunctionCallInfo fcinfo) {
         ListCell *cell;
         foreach (cell, alter->cmds) {
           auto *command = static_cast<AlterTableCmd *>(lfirst(cell));
-          if (command->subtype == AT_AttachPartition || command->subtype == AT_AddInherit) links_child_ = true;
+          switch (command->subtype) {
+            case AT_AttachPartition:
+              links_child_ = true;
+              linked_.emplace_back(
+                  altered_relid_, RangeVarGetRelid(reinterpret_cast<PartitionCmd *>(command->def)->name, NoLock, true));
+              break;
+            case AT_AddInherit:
+              links_child_ = true;
+              linked_.emplace_back(RangeVarGetRelid(reinterpret_cast<RangeVar *>(command->def), NoLock, true),
+                                   altered_relid_);
+              break;
+            case AT_DetachPartition:
+            case AT_DetachPartitionFinalize:
+              unlinked_.push_back(RangeVarGetRelid(reinterpret_cast<PartitionCmd *>(command->def)->name, NoLock, true));
+              break;
+            case AT_DropInherit:
+              unlinked_.push_back(altered_relid_);
+              break;
+            case AT_DropColumn:
+            case AT_AlterColumnType:
+              if (command->name != nullptr) changed_columns_.emplace_back(command->name);
+              break;
+            default:
+              break;
+          }
         }
         break;
       }
@@ -53,12 +78,25 @@ Event::Event(FunctionCallInfo fcinfo) {
         break;
       case T_RenameStmt: {
         auto *rename = reinterpret_cast<RenameStmt *>(tree);
-        if (rename->relation != nullptr) {
+        if (rename->renameType == OBJECT_SCHEMA) {
+          renamed_schema_ = rename->newname;
+        } else if (rename->relation != nullptr) {
           names_altered_table_ = true;
           altered_relid_ = RangeVarGetRelid(rename->relation, NoLock, true);  // renamed away: nothing to check
+          if (rename->renameType == OBJECT_COLUMN && rename->subname != nullptr)
+            changed_columns_.emplace_back(rename->subname);
         }
         break;
       }
+      case T_AlterObjectSchemaStmt: {
+        auto *move = reinterpret_cast<AlterObjectSchemaStmt *>(tree);
+        if (move->objectType == OBJECT_TABLE && move->relation != nullptr)
+          moved_relid_ = get_relname_relid(move->relation->relname, get_namespace_oid(move->newschema, false));
+        break;
+      }
+      case T_RuleStmt:
+        rule_relid_ = RangeVarGetRelid(reinterpret_cast<RuleStmt *>(tree)->relation, NoLock, true);
+        break;
       default:
         break;
     }

@@ -7,6 +7,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace pg_tenant::ddl {
@@ -52,6 +53,18 @@ class Event {
   bool links_child() const { return links_child_; }
   // The statement is ALTER TABLE, ALTER POLICY or RENAME (altered_relid says which table).
   bool names_altered_table() const { return names_altered_table_; }
+  // Parent-child links the statement made (ATTACH PARTITION, INHERIT): (parent, child).
+  const std::vector<std::pair<Oid, Oid>> &linked() const { return linked_; }
+  // Tables that left their parent (DETACH PARTITION, NO INHERIT).
+  const std::vector<Oid> &unlinked() const { return unlinked_; }
+  // Columns of altered_relid the statement dropped, renamed (by their old name) or retyped.
+  const std::vector<std::string> &changed_columns() const { return changed_columns_; }
+  // ALTER TABLE ... SET SCHEMA: the table, in its new schema.
+  Oid moved_relid() const { return moved_relid_; }
+  // ALTER SCHEMA ... RENAME TO: the new name (empty otherwise).
+  const std::string &renamed_schema() const { return renamed_schema_; }
+  // CREATE RULE: the table the rule is on.
+  Oid rule_relid() const { return rule_relid_; }
 
   // SPI for the steps' SQL, with search_path pinned to pg_catalog, pg_temp; opened on first use.
   spi::Session &Spi();
@@ -73,6 +86,12 @@ class Event {
   Oid altered_relid_ = InvalidOid;
   bool links_child_ = false;
   bool names_altered_table_ = false;
+  std::vector<std::pair<Oid, Oid>> linked_;
+  std::vector<Oid> unlinked_;
+  std::vector<std::string> changed_columns_;
+  Oid moved_relid_ = InvalidOid;
+  std::string renamed_schema_;
+  Oid rule_relid_ = InvalidOid;
   std::optional<spi::PinnedSearchPath> pinned_;
   std::optional<spi::Session> spi_;
   Oid owner_ = InvalidOid;

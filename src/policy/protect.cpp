@@ -219,8 +219,8 @@ SELECT DISTINCT l.inhrelid, s.tenant_column, l.inhparent
 
 void ForgetDroppedTables(ddl::Event &event) {
   std::vector<Oid> dropped;
-  for (const auto &d : event.DroppedObjects())
-    if (d.classid == RelationRelationId && d.objsubid == 0) dropped.push_back(d.objid);  // not a column
+  for (const auto &d : event.DroppedObjects())  // scoped tables only (a column is no table)
+    if (d.classid == RelationRelationId && d.objsubid == 0 && ScopedColumn(d.objid)) dropped.push_back(d.objid);
   if (dropped.empty()) return;
   spi::Session &spi = event.Spi();
   spi::AsRole as_owner(event.Owner());
