@@ -8,7 +8,7 @@ CREATE FUNCTION tenant.audit()
     RETURNS TABLE (object text, rule text, severity text, detail text, fix text)
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     AS $$
-WITH
+WITH RECURSIVE
 user_tables AS (          -- tables of users: not catalogs, not temporary, not an extension's
     SELECT c.oid AS relid, c.relname, n.nspname, c.relkind, c.relowner, c.relacl
       FROM pg_class c
@@ -24,6 +24,13 @@ scoped AS (
       JOIN user_tables t ON t.relid = s.relid::oid
       JOIN pg_attribute a ON a.attrelid = t.relid AND a.attname = s.tenant_column AND NOT a.attisdropped
      CROSS JOIN LATERAL tenant._protection(s.relid, s.tenant_column) AS p),
+ancestry AS (             -- every ancestor of every table, with the table just under it
+    SELECT i.inhrelid AS relid, i.inhparent AS ancestor, i.inhrelid AS below FROM pg_inherits i
+    UNION
+    SELECT a.relid, i.inhparent, a.ancestor FROM ancestry a JOIN pg_inherits i ON i.inhrelid = a.ancestor),
+extension_functions AS (
+    SELECT d.objid AS oid FROM pg_depend d
+     WHERE d.classid = 'pg_proc'::regclass AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'),
 findings AS (
     -- A table with the tenant column that tenant.protect() never saw.
     SELECT t.relid::regclass::text, 'unprotected_table', 'critical',
@@ -145,6 +152,67 @@ findings AS (
        AND NOT EXISTS (SELECT 1 FROM tenant.scoped_tables s WHERE s.relid::oid = t.relid)
        AND NOT EXISTS (SELECT 1 FROM tenant.exemptions e WHERE e.schema_name = t.nspname AND e.table_name = t.relname)
        AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = t.relid)
+    UNION ALL
+    -- A query on an unprotected ancestor reads the rows of a scoped table without its policies.
+    SELECT s.relid::regclass::text, 'unprotected_ancestor', 'critical',
+           format('its ancestor %s is not protected: a query on it reads this table''s rows without its policies',
+                  a.ancestor::regclass),
+           CASE WHEN EXISTS (SELECT 1 FROM pg_attribute c WHERE c.attrelid = a.ancestor AND c.attname = s.col
+                                AND c.atttypid = 'uuid'::regtype AND NOT c.attisdropped)
+                THEN format('SELECT tenant.protect(%L, %L);', a.ancestor::regclass::text, s.col)
+                WHEN p.relkind = 'p' THEN format('ALTER TABLE %s DETACH PARTITION %s;', a.ancestor::regclass, a.below::regclass)
+                ELSE format('ALTER TABLE %s NO INHERIT %s;', a.below::regclass, a.ancestor::regclass) END
+      FROM scoped s
+      JOIN ancestry a ON a.relid = s.relid
+      JOIN pg_class p ON p.oid = a.ancestor
+     WHERE NOT EXISTS (SELECT 1 FROM tenant.scoped_tables t WHERE t.relid::oid = a.ancestor)
+    UNION ALL
+    -- A tenant column that is not uuid cannot hold tenant ids: protect refuses the table.
+    SELECT t.relid::regclass::text, 'tenant_column_not_uuid', 'high',
+           format('column %I is %s, not uuid: it cannot hold tenant ids, and the table cannot be protected',
+                  a.attname, format_type(a.atttypid, a.atttypmod)),
+           format('ALTER TABLE %s ALTER COLUMN %I TYPE uuid USING %I::uuid;', t.relid::regclass, a.attname, a.attname)
+      FROM user_tables t
+      JOIN pg_attribute a ON a.attrelid = t.relid AND a.attname = tenant.tenant_column() AND NOT a.attisdropped
+                         AND a.atttypid <> 'uuid'::regtype
+     WHERE NOT EXISTS (SELECT 1 FROM tenant.exemptions e WHERE e.schema_name = t.nspname AND e.table_name = t.relname)
+    UNION ALL
+    -- A materialized view holds a copy of what it read, outside row level security (followed
+    -- through views, CTEs and SQL functions).
+    SELECT m.oid::regclass::text, 'materialized_view_reads_scoped', 'critical',
+           format('holds a copy of the rows of %s, readable without their policies', array_to_string(r.tables, ', ')),
+           format('DROP MATERIALIZED VIEW %s;', m.oid::regclass)
+      FROM pg_class m
+      JOIN pg_namespace n ON n.oid = m.relnamespace
+     CROSS JOIN LATERAL (SELECT tenant._reads_scoped(m.oid) AS tables) r
+     WHERE m.relkind = 'm' AND cardinality(r.tables) > 0 AND n.nspname <> 'tenant'
+    UNION ALL
+    -- A rule can copy or redirect every tenant's rows past row level security.
+    SELECT s.relid::regclass::text, 'rule_on_scoped_table', 'critical',
+           format('rule %I can copy or redirect every tenant''s rows past row level security', r.rulename),
+           format('DROP RULE %I ON %s;', r.rulename, s.relid::regclass)
+      FROM scoped s JOIN pg_rewrite r ON r.ev_class = s.relid AND r.rulename <> '_RETURN'
+    UNION ALL
+    -- Triggers are legitimate; these two kinds deserve a review (warnings).
+    SELECT s.relid::regclass::text, 'trigger_security_definer', 'warning',
+           format('trigger %I runs %s with the rights of its owner %I, who may not be bound by row level security',
+                  g.tgname, p.oid::regprocedure, pg_get_userbyid(p.proowner)),
+           format('ALTER FUNCTION %s SECURITY INVOKER;', p.oid::regprocedure)
+      FROM scoped s
+      JOIN pg_trigger g ON g.tgrelid = s.relid AND NOT g.tgisinternal
+      JOIN pg_proc p ON p.oid = g.tgfoid
+     WHERE p.prosecdef AND p.oid NOT IN (SELECT f.oid FROM extension_functions f)
+    UNION ALL
+    SELECT s.relid::regclass::text, 'trigger_writes_unscoped', 'warning',
+           format('trigger %I runs %s, which writes to %s: rows copied there are readable without the policies',
+                  g.tgname, p.oid::regprocedure, array_to_string(w.unscoped, ', ')),
+           format('DROP TRIGGER %I ON %s;', g.tgname, s.relid::regclass)
+      FROM scoped s
+      JOIN pg_trigger g ON g.tgrelid = s.relid AND NOT g.tgisinternal
+      JOIN pg_proc p ON p.oid = g.tgfoid
+     CROSS JOIN LATERAL (SELECT array_agg(x ORDER BY x::text) AS unscoped FROM unnest(tenant._writes_to(p.oid)) AS x
+                          WHERE NOT EXISTS (SELECT 1 FROM tenant.scoped_tables k WHERE k.relid = x)) w
+     WHERE w.unscoped IS NOT NULL AND p.oid NOT IN (SELECT f.oid FROM extension_functions f)
 )
 SELECT * FROM findings AS f(object, rule, severity, detail, fix)
  ORDER BY CASE f.severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 ELSE 2 END, f.object, f.rule, f.detail

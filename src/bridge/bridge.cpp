@@ -8,6 +8,10 @@ const char *PgError::what() const noexcept {
   return (data_ != nullptr && data_->message != nullptr) ? data_->message : "PostgreSQL error";
 }
 
+std::string Echo(std::string_view value) {
+  return value.size() <= 63 ? std::string(value) : std::string(value.substr(0, 60)) + "...";
+}
+
 namespace bridge {
 
 void ThrowCaughtPgError(MemoryContext context_before_call) {

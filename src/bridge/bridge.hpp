@@ -15,6 +15,7 @@
 
 #include <exception>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
@@ -52,6 +53,10 @@ class PgError : public std::exception {
  private:
   ErrorData *data_;  // palloc'd in the memory context that was current when PgCall started
 };
+
+// At most 63 characters of a value the caller passed, for an error text: an error never echoes
+// a huge argument into the client's message and the server log.
+std::string Echo(std::string_view value);
 
 namespace bridge {
 

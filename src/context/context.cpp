@@ -90,7 +90,7 @@ const registry::TenantRecord &ResolveArgument(FunctionCallInfo fcinfo, bool by_s
     memcpy(pg_id.data, id->data(), UUID_LEN);
     return RequireActive(registry::FindById(pg_id), [&id] { return FormatUuid(*id); });
   }
-  return RequireActive(registry::FindBySlug(value), [&value] { return value; });
+  return RequireActive(registry::FindBySlug(value), [&value] { return Echo(value); });
 }
 
 Datum SetContext(FunctionCallInfo fcinfo, bool by_slug, GucAction action) {

@@ -14,8 +14,10 @@
 #include "bridge/spi.hpp"
 #include "policy/generator.hpp"
 #include "policy/protect.hpp"
+#include "policy/dependencies.hpp"
 #include "policy/protection.hpp"
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <string>
@@ -91,39 +93,85 @@ void CheckScopedTable(Oid relid, const std::string &name, const std::string &col
             "policies. Run SELECT tenant.unprotect('" + name + "') first if this is intended.");
 }
 
-// What the guard needs to know of each table the commands touched.
+std::string QualifiedName(Oid relid) {
+  return PgCall([&] {
+    return std::string(quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid)));
+  });
+}
+
+// What the guard needs to know of a table a command made, moved or changed.
 struct TableFacts {
   std::string name;  // schema.table, quoted
   std::string schema;
   bool temporary;
-  bool has_column;                    // the configured tenant column
-  std::optional<std::string> scoped;  // its tenant column when scoped
+  std::optional<std::string> column_type;  // the configured tenant column's type, when it has one
+  std::optional<std::string> scoped;       // its tenant column when scoped
   bool exempt;
   bool is_child;
-  std::optional<std::string> matview_reads;  // scoped tables a materialized view reads
 };
 
 // LATERAL lookups by oid: index probes per table, whatever the size of the catalogs.
 constexpr const char *kTableFactsQuery = R"SQL(
 SELECT cl.oid, pg_catalog.format('%I.%I', n.nspname, cl.relname), n.nspname, cl.relpersistence,
-       EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid OPERATOR(pg_catalog.=) cl.oid
-                  AND a.attname OPERATOR(pg_catalog.=) $2::pg_catalog.name AND NOT a.attisdropped),
+       (SELECT pg_catalog.format_type(a.atttypid, NULL) FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid OPERATOR(pg_catalog.=) cl.oid AND a.attname OPERATOR(pg_catalog.=) $2::pg_catalog.name
+           AND NOT a.attisdropped),
        (SELECT s.tenant_column FROM tenant.scoped_tables s
          WHERE s.relid OPERATOR(pg_catalog.=) cl.oid::pg_catalog.regclass),
        EXISTS (SELECT 1 FROM tenant.exemptions e WHERE e.schema_name OPERATOR(pg_catalog.=) n.nspname
                   AND e.table_name OPERATOR(pg_catalog.=) cl.relname),
-       EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid OPERATOR(pg_catalog.=) cl.oid),
-       (SELECT pg_catalog.string_agg(DISTINCT sd.relid::pg_catalog.text, ', ')
-          FROM pg_catalog.pg_rewrite rw
-          JOIN pg_catalog.pg_depend d
-               ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass
-              AND d.objid OPERATOR(pg_catalog.=) rw.oid
-          JOIN tenant.scoped_tables sd ON sd.relid OPERATOR(pg_catalog.=) d.refobjid::pg_catalog.regclass
-         WHERE rw.ev_class OPERATOR(pg_catalog.=) cl.oid)
+       EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid OPERATOR(pg_catalog.=) cl.oid)
   FROM pg_catalog.unnest($1::pg_catalog.oid[]) AS t(relid)
   JOIN pg_catalog.pg_class cl ON cl.oid OPERATOR(pg_catalog.=) t.relid
   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) cl.relnamespace
+ WHERE cl.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,m}'::pg_catalog.char[])
 )SQL";
+
+std::map<Oid, TableFacts> ReadTableFacts(ddl::Event &event, const std::vector<Oid> &relids, const std::string &column) {
+  std::map<Oid, TableFacts> facts;
+  if (relids.empty()) return facts;
+  spi::Session &spi = event.Spi();
+  spi::AsRole as_owner(event.Owner());
+  for (const auto &r : spi.Query(kTableFactsQuery, {spi::OidArrayParam(relids), {TEXTOID, spi::TextParam(column)}}))
+    facts[spi::ToOid(r.at(0))] = {*r.at(1), *r.at(2), *r.at(3) == "t", r.at(4), r.at(5), *r.at(6) == "t", *r.at(7) == "t"};
+  return facts;
+}
+
+// The rule of a guarded schema, for a table made there or come there any other way (moved,
+// renamed into, detached, its tenant column dropped, renamed or retyped): it has the tenant
+// column, of type uuid, or an exemption. Partitions and children follow their parent; protected
+// tables are kept whole by CheckScopedTable. A new table with the column is protected at once
+// under auto_protect.
+void CheckTenantColumn(ddl::Event &event, Oid relid, const TableFacts &t, const std::string &column, bool creating) {
+  if (t.temporary || !IsGuardedSchema(t.schema.c_str()) || t.scoped || t.is_child || t.exempt) return;
+  const std::string ways_out =
+      "Add " + column + " uuid NOT NULL, or record a deliberate shared table with SELECT tenant.exempt('" + t.name +
+      "', 'why it is shared').";
+  if (!t.column_type) {
+    Violation(errcodes::kTenantColumnMissing, "table " + t.name + " has no tenant column",
+              "Every table in a guarded schema (pg_tenant.guarded_schemas) must carry " + policy::QuoteIdent(column) +
+                  ".",
+              ways_out);
+  } else if (*t.column_type != "uuid") {
+    Violation(errcodes::kTenantColumnMissing,
+              "table " + t.name + " has a tenant column " + policy::QuoteIdent(column) + " of type " + *t.column_type +
+                  ", not uuid",
+              "A tenant column holds tenant.tenants.id, a uuid.", ways_out);
+  } else if (creating && auto_protect) {
+    spi::AsRole as_owner(event.Owner());
+    policy::ProtectOnBehalf(event.Spi(), relid, column);
+  }
+}
+
+void RefuseMaterializedView(Oid relid, const std::string &name) {
+  std::string read;
+  for (Oid scoped : policy::ScopedTablesRead(relid)) read += (read.empty() ? "" : ", ") + QualifiedName(scoped);
+  if (read.empty()) return;
+  Violation(errcodes::kProtectionWeakened, "materialized view " + name + " reads tenant-scoped tables",
+            "It would copy the rows of every tenant out of " + read +
+                ", and a materialized view cannot carry row level security.",
+            "Use a view WITH (security_invoker = true) instead.");
+}
 
 // The commands' tables, read once; then each command is judged on its own tag and type.
 void CheckCommands(ddl::Event &event) {
@@ -131,14 +179,8 @@ void CheckCommands(ddl::Event &event) {
   std::vector<Oid> relids;
   for (const auto &c : commands)
     if (OidIsValid(c.relid)) relids.push_back(c.relid);
-  if (relids.empty()) return;
   const std::string column = policy::DefaultTenantColumn();
-  spi::Session &spi = event.Spi();
-  spi::AsRole as_owner(event.Owner());
-  std::map<Oid, TableFacts> facts;
-  for (const auto &r : spi.Query(kTableFactsQuery, {spi::OidArrayParam(relids), {TEXTOID, spi::TextParam(column)}}))
-    facts[spi::ToOid(r.at(0))] = {*r.at(1), *r.at(2), *r.at(3) == "t", *r.at(4) == "t", r.at(5),
-                                  *r.at(6) == "t", *r.at(7) == "t", r.at(8)};
+  const std::map<Oid, TableFacts> facts = ReadTableFacts(event, relids, column);
   std::set<std::tuple<Oid, std::string, std::string>> seen;
   std::set<Oid> checked;
   for (const auto &c : commands) {
@@ -147,31 +189,14 @@ void CheckCommands(ddl::Event &event) {
     const TableFacts &t = found->second;
     const bool creates_table =
         (c.tag == "CREATE TABLE" || c.tag == "CREATE TABLE AS" || c.tag == "SELECT INTO") && c.object_type == "table";
-    if (creates_table && !t.temporary && IsGuardedSchema(t.schema.c_str()) && !t.scoped && !t.is_child) {
-      if (!t.has_column && !t.exempt) {
-        Violation(errcodes::kTenantColumnMissing, "table " + t.name + " has no tenant column",
-                  "Every table in a guarded schema (pg_tenant.guarded_schemas) must carry " +
-                      policy::QuoteIdent(column) + ".",
-                  "Add " + column + " uuid NOT NULL, or record a deliberate shared table with SELECT tenant.exempt('" +
-                      t.name + "', 'why it is shared').");
-      } else if (t.has_column && auto_protect) {
-        policy::ProtectOnBehalf(spi, c.relid, column);
-      }
-    } else if (c.tag == "CREATE MATERIALIZED VIEW" && t.matview_reads) {
-      Violation(errcodes::kProtectionWeakened, "materialized view " + t.name + " reads tenant-scoped tables",
-                "It would copy the rows of every tenant out of " + *t.matview_reads +
-                    ", and a materialized view cannot carry row level security.",
-                "Use a view WITH (security_invoker = true) instead.");
+    if (creates_table) {
+      CheckTenantColumn(event, c.relid, t, column, true);
+    } else if (c.tag == "CREATE MATERIALIZED VIEW") {
+      RefuseMaterializedView(c.relid, t.name);
     } else if (t.scoped && (c.tag == "ALTER TABLE" || c.tag == "ALTER POLICY") && checked.insert(c.relid).second) {
       CheckScopedTable(c.relid, t.name, *t.scoped);
     }
   }
-}
-
-std::string QualifiedName(Oid relid) {
-  return PgCall([&] {
-    return std::string(quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid)));
-  });
 }
 
 // ALTER TABLE and ALTER POLICY name their table in the parse tree: check it (and its scoped
@@ -201,8 +226,61 @@ bool NewTableIsFine(const ddl::Event &event) {
   return PgCall([&] {
     if (get_rel_persistence(relid) == RELPERSISTENCE_TEMP) return true;
     if (!IsGuardedSchema(get_namespace_name(get_rel_namespace(relid)))) return true;
-    return get_attnum(relid, column.c_str()) != InvalidAttrNumber && !auto_protect;
+    const AttrNumber attnum = get_attnum(relid, column.c_str());
+    return attnum != InvalidAttrNumber && get_atttype(relid, attnum) == UUIDOID && !auto_protect;
   });
+}
+
+// A protected table (or one with a protected descendant) may not get an unprotected parent:
+// row level security is checked on the table a query names, so the parent would read its rows
+// without its policies. ATTACH PARTITION and INHERIT, whatever the parent's schema.
+void CheckLinks(const ddl::Event &event) {
+  for (const auto &[parent, child] : event.linked()) {
+    if (!OidIsValid(parent) || !OidIsValid(child) || policy::ScopedColumn(parent)) continue;
+    for (const policy::TreeNode &node : policy::TableTree(child)) {
+      if (!policy::ScopedColumn(node.relid)) continue;
+      const std::string parent_name = QualifiedName(parent);
+      Violation(errcodes::kProtectionWeakened,
+                "cannot put protected table " + QualifiedName(node.relid) + " under unprotected table " + parent_name,
+                "A query on " + parent_name +
+                    " would read its rows without its policies: row level security is checked on the table a query names.",
+                "Protect " + parent_name + " first (SELECT tenant.protect('" + parent_name +
+                    "')), or keep the tables apart.");
+      break;
+    }
+  }
+}
+
+// Tables that came to be in a guarded schema other than by CREATE, or lost their tenant column
+// there: moved in (SET SCHEMA), their schema renamed to a guarded name, detached from a parent
+// (whose columns they had), or their tenant column dropped, renamed or retyped.
+void CheckEntering(ddl::Event &event) {
+  const std::string column = policy::DefaultTenantColumn();
+  std::vector<Oid> relids = event.unlinked();
+  if (OidIsValid(event.moved_relid())) relids.push_back(event.moved_relid());
+  for (const std::string &changed : event.changed_columns())
+    if (changed == column && OidIsValid(event.altered_relid())) relids.push_back(event.altered_relid());
+  if (!event.renamed_schema().empty() && IsGuardedSchema(event.renamed_schema().c_str())) {
+    for (const auto &r : event.Spi().Query(
+             "SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) "
+             "c.relnamespace WHERE n.nspname OPERATOR(pg_catalog.=) $1::pg_catalog.name ORDER BY c.oid",
+             {{TEXTOID, spi::TextParam(event.renamed_schema())}}))
+      relids.push_back(spi::ToOid(r.at(0)));
+  }
+  relids.erase(std::remove(relids.begin(), relids.end(), InvalidOid), relids.end());
+  for (const auto &[relid, facts] : ReadTableFacts(event, relids, column))
+    CheckTenantColumn(event, relid, facts, column, false);
+}
+
+// A rule on a protected table can copy or redirect every tenant's rows past row level security.
+void CheckRule(const ddl::Event &event) {
+  const Oid relid = event.rule_relid();
+  if (!OidIsValid(relid) || !policy::ScopedColumn(relid)) return;
+  const std::string name = QualifiedName(relid);
+  Violation(errcodes::kProtectionWeakened, "cannot create a rule on protected table " + name,
+            "A rule can copy or redirect every tenant's rows past row level security.",
+            "Use a trigger written for the purpose, or unprotect the table first (SELECT tenant.unprotect('" + name +
+                "')).");
 }
 
 }  // namespace
@@ -218,8 +296,18 @@ void AfterCommand(ddl::Event &event) {
   const CommandTag tag = event.tag();
   const bool creates = tag == CMDTAG_CREATE_TABLE || tag == CMDTAG_CREATE_TABLE_AS || tag == CMDTAG_SELECT_INTO;
   const bool alters = tag == CMDTAG_ALTER_TABLE || tag == CMDTAG_ALTER_POLICY;
-  if (!creates && !alters && tag != CMDTAG_CREATE_SCHEMA && tag != CMDTAG_CREATE_MATERIALIZED_VIEW) return;
+  if (!creates && !alters && tag != CMDTAG_CREATE_SCHEMA && tag != CMDTAG_CREATE_MATERIALIZED_VIEW &&
+      tag != CMDTAG_CREATE_RULE && tag != CMDTAG_ALTER_SCHEMA)
+    return;
   if (Bypassed()) return;
+  if (tag == CMDTAG_CREATE_RULE) return CheckRule(event);
+  // Before any SQL of the guard's (which pins search_path): a SQL function's body is resolved
+  // with the search_path the statement ran with.
+  if (tag == CMDTAG_CREATE_MATERIALIZED_VIEW && OidIsValid(event.created_relid()))
+    return RefuseMaterializedView(event.created_relid(), QualifiedName(event.created_relid()));
+  CheckLinks(event);
+  CheckEntering(event);
+  if (tag == CMDTAG_ALTER_SCHEMA) return;
   if (creates && NewTableIsFine(event)) return;
   if (alters && CheckAlteredTable(event)) return;
   CheckCommands(event);

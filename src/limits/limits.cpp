@@ -134,11 +134,6 @@ const char *SourceName(Source source) {
   return "none";
 }
 
-// At most 63 characters of what the caller passed, so an error never echoes a huge argument.
-std::string Echo(std::string_view text) {
-  return text.size() <= 63 ? std::string(text) : std::string(text.substr(0, 60)) + "...";
-}
-
 }  // namespace
 
 const Limit &EffectiveLimit(const pg_uuid_t &tenant, std::string_view resource) {

@@ -47,9 +47,21 @@ struct MeterEntry {
   pg_atomic_uint64 pending;  // counted locally while Redis was unreachable, not yet added there
 };
 
+// How many entries a tenant of a database holds: its share of the table is bounded, so that no
+// tenant can fill the table for the others.
+struct ShareKey {  // hashed as bytes: always fully zeroed before filling
+  Oid database;
+  pg_uuid_t tenant;
+};
+
+struct ShareEntry {
+  ShareKey key;
+  int32 entries;
+};
+
 struct MeterShared {
-  LWLock *lock;
-  bool loaded;  // the worker loaded tenant.meter_counts since shared memory was created
+  LWLock *lock;  // guards both tables' structure (shared for counting, exclusive to add or remove)
+  bool loaded;   // the worker loaded tenant.meter_counts since shared memory was created
 };
 
 enum MeterBackend { kBackendShmem, kBackendRedis };
@@ -66,15 +78,20 @@ int redis_failure = kFailClosed;
 uint64 redis_url_version = 0;
 
 int max_meters = 10000;
+int max_meters_per_tenant = 64;
 int flush_interval_ms = 1000;
 char *meter_database = nullptr;
 
 MeterShared *shared = nullptr;
 HTAB *meter_table = nullptr;
+HTAB *share_table = nullptr;
 shmem_request_hook_type previous_shmem_request = nullptr;
 shmem_startup_hook_type previous_shmem_startup = nullptr;
 
-Size SharedSize() { return MAXALIGN(sizeof(MeterShared)) + hash_estimate_size(max_meters, sizeof(MeterEntry)); }
+Size SharedSize() {
+  return MAXALIGN(sizeof(MeterShared)) + hash_estimate_size(max_meters, sizeof(MeterEntry)) +
+         hash_estimate_size(max_meters, sizeof(ShareEntry));
+}
 
 void RequestSharedMemory() noexcept {
   if (previous_shmem_request) previous_shmem_request();
@@ -96,17 +113,70 @@ void StartSharedMemory() noexcept {
   info.keysize = sizeof(MeterKey);
   info.entrysize = sizeof(MeterEntry);
   meter_table = ShmemInitHash("pg_tenant meter table", max_meters, max_meters, &info, HASH_ELEM | HASH_BLOBS);
+  info.keysize = sizeof(ShareKey);
+  info.entrysize = sizeof(ShareEntry);
+  share_table = ShmemInitHash("pg_tenant meter shares", max_meters, max_meters, &info, HASH_ELEM | HASH_BLOBS);
   LWLockRelease(AddinShmemInitLock);
 }
 
 // --- the hot path ---------------------------------------------------------------------------
 
-enum class Outcome { kCounted, kOverLimit, kTableFull };
+enum class Outcome { kCounted, kOverLimit, kTableFull, kShareFull, kOutOfRange };
 
 struct Count {
   Outcome outcome;
-  uint64 used;  // after counting, or the current value when over the limit
+  uint64 used;  // after counting, or the current value when refused
 };
+
+// The most a counter holds: it is read back as a bigint.
+constexpr uint64 kMostUsed = static_cast<uint64>(std::numeric_limits<int64>::max());
+
+ShareKey ShareOf(const MeterKey &key) {
+  ShareKey share;
+  memset(&share, 0, sizeof(share));
+  share.database = key.database;
+  share.tenant = key.tenant;
+  return share;
+}
+
+// Adds the entry of key, within the tenant's share and the table's size; the caller holds the
+// lock exclusively. nullptr with *refusal set when there is no room.
+MeterEntry *AddEntry(const MeterKey &key, Period period, Outcome *refusal) {
+  const ShareKey share_key = ShareOf(key);
+  auto *share = static_cast<ShareEntry *>(hash_search(share_table, &share_key, HASH_FIND, nullptr));
+  if (share != nullptr && share->entries >= max_meters_per_tenant) {
+    *refusal = Outcome::kShareFull;
+    return nullptr;
+  }
+  // The shared hashes could grow into spare shared memory: hold them to pg_tenant.max_meters.
+  bool found = false;
+  auto *entry = hash_get_num_entries(meter_table) < max_meters
+                    ? static_cast<MeterEntry *>(hash_search(meter_table, &key, HASH_ENTER_NULL, &found))
+                    : nullptr;
+  if (entry == nullptr) {
+    *refusal = Outcome::kTableFull;
+    return nullptr;
+  }
+  if (found) return entry;
+  entry->period = static_cast<int32>(period);
+  pg_atomic_init_u64(&entry->used, 0);
+  pg_atomic_init_u64(&entry->pending, 0);
+  if (share == nullptr) {
+    share = static_cast<ShareEntry *>(hash_search(share_table, &share_key, HASH_ENTER_NULL, &found));
+    if (share != nullptr && !found) share->entries = 0;
+  }
+  if (share != nullptr) ++share->entries;
+  return entry;
+}
+
+// Removes an entry and gives its place back to its tenant's share; the caller holds the lock
+// exclusively.
+void RemoveEntry(const MeterKey &key) {
+  if (hash_search(meter_table, &key, HASH_REMOVE, nullptr) == nullptr) return;
+  const ShareKey share_key = ShareOf(key);
+  auto *share = static_cast<ShareEntry *>(hash_search(share_table, &share_key, HASH_FIND, nullptr));
+  if (share != nullptr && --share->entries <= 0) hash_search(share_table, &share_key, HASH_REMOVE, nullptr);
+}
 
 // Plain C: no C++ object is alive here, and nothing in it can ereport but lock bookkeeping.
 Count CountIn(const MeterKey &key, Period period, uint64 amount, bool limited, uint64 limit, bool pending = false) {
@@ -115,29 +185,20 @@ Count CountIn(const MeterKey &key, Period period, uint64 amount, bool limited, u
   while (entry == nullptr) {
     LWLockRelease(shared->lock);
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-    bool found = false;
-    // The shared hash could grow into spare shared memory: hold it to pg_tenant.max_meters.
-    entry = hash_get_num_entries(meter_table) < max_meters
-                ? static_cast<MeterEntry *>(hash_search(meter_table, &key, HASH_ENTER_NULL, &found))
-                : static_cast<MeterEntry *>(hash_search(meter_table, &key, HASH_FIND, &found));
-    if (entry == nullptr) {
-      LWLockRelease(shared->lock);
-      return {Outcome::kTableFull, 0};
-    }
-    if (!found) {
-      entry->period = static_cast<int32>(period);
-      pg_atomic_init_u64(&entry->used, 0);
-      pg_atomic_init_u64(&entry->pending, 0);
-    }
+    Outcome refusal = Outcome::kCounted;
+    entry = AddEntry(key, period, &refusal);
     LWLockRelease(shared->lock);
+    if (entry == nullptr) return {refusal, 0};
     LWLockAcquire(shared->lock, LW_SHARED);
     entry = static_cast<MeterEntry *>(hash_search(meter_table, &key, HASH_FIND, nullptr));
   }
+  // An unlimited counter stops at the largest bigint instead of wrapping around.
+  const uint64 most = limited ? limit : kMostUsed;
   uint64 current = pg_atomic_read_u64(&entry->used);
   for (;;) {
-    if (limited && (amount > limit || current > limit - amount)) {
+    if (amount > most || current > most - amount) {
       LWLockRelease(shared->lock);
-      return {Outcome::kOverLimit, current};
+      return {limited ? Outcome::kOverLimit : Outcome::kOutOfRange, current};
     }
     if (pg_atomic_compare_exchange_u64(&entry->used, &current, current + amount)) break;
   }
@@ -154,12 +215,16 @@ TimestampTz next_connect_attempt = 0;
 int connect_backoff_ms = 0;
 TimestampTz last_open_warning = 0;
 
+// pg_tenant:<database>:<tenant>:<resource>:<window start>. The database by name: servers that
+// share one Redis (a primary and its replicas, Citus nodes) agree on names, not on OIDs.
 std::string RedisKey(const MeterKey &key) {
+  static std::string database;
+  if (database.empty()) database = PgCall([] { return std::string(get_database_name(MyDatabaseId)); });
   char tenant[37];
   UuidBytes bytes;
   memcpy(bytes.data(), key.tenant.data, UUID_LEN);
   FormatUuid(bytes, tenant);
-  return std::string("pg_tenant:") + tenant + ":" + key.resource + ":" + std::to_string(key.window_start);
+  return "pg_tenant:" + database + ":" + tenant + ":" + key.resource + ":" + std::to_string(key.window_start);
 }
 
 int64 TtlMs(Period period, int64 window_start) {
@@ -318,7 +383,15 @@ bool Meter(FunctionCallInfo fcinfo, bool raise, std::optional<uint64> *left) {
   if (count.outcome == Outcome::kTableFull)
     throw Error(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED, "the meter table is full",
                 "pg_tenant.max_meters (" + std::to_string(max_meters) + ") counters are in use.",
-                "Raise pg_tenant.max_meters and restart; expired windows are freed at each flush.");
+                "Raise pg_tenant.max_meters and restart; ended windows are freed once flushed.");
+  if (count.outcome == Outcome::kShareFull)
+    throw Error(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED, "the tenant holds its whole share of the meter table",
+                "A tenant may hold pg_tenant.max_meters_per_tenant (" + std::to_string(max_meters_per_tenant) +
+                    ") counters at once: one per resource and open window.",
+                "Meter fewer distinct resources, or raise pg_tenant.max_meters_per_tenant.");
+  if (count.outcome == Outcome::kOutOfRange)
+    throw Error(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, "meter \"" + std::string(resource) + "\" would pass the largest bigint",
+                "It holds " + std::to_string(count.used) + "; adding " + std::to_string(amount) + " would not fit.", "");
   if (count.outcome == Outcome::kOverLimit) {
     if (raise) throw limits::LimitReached(resource, limit, count.used);
     return false;
@@ -335,10 +408,10 @@ struct CounterCopy {
   uint64 used;
 };
 
-// Copies this database's counters (and frees those of windows that ended before `now`).
-List *CopyCounters(TimestampTz now, bool free_expired) {
+// Copies this database's counters.
+List *CopyCounters() {
   List *out = NIL;
-  LWLockAcquire(shared->lock, free_expired ? LW_EXCLUSIVE : LW_SHARED);
+  LWLockAcquire(shared->lock, LW_SHARED);
   HASH_SEQ_STATUS status;
   hash_seq_init(&status, meter_table);
   MeterEntry *entry;
@@ -349,11 +422,25 @@ List *CopyCounters(TimestampTz now, bool free_expired) {
     s->period = entry->period;
     s->used = pg_atomic_read_u64(&entry->used);
     out = lappend(out, s);
-    if (free_expired && WindowEnd(static_cast<Period>(entry->period), entry->key.window_start) <= now)
-      hash_search(meter_table, &entry->key, HASH_REMOVE, nullptr);
   }
   LWLockRelease(shared->lock);
   return out;
+}
+
+// Frees the entries of windows that ended before cutoff, of every database: the worker calls it
+// once the flush that saved this database's has committed (the other databases' meters are not
+// persisted; an ended window takes no more calls, so nothing counted is lost).
+void FreeEndedWindows(TimestampTz cutoff) {
+  LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+  HASH_SEQ_STATUS status;
+  hash_seq_init(&status, meter_table);
+  MeterEntry *entry;
+  while ((entry = static_cast<MeterEntry *>(hash_seq_search(&status))) != nullptr) {
+    if (WindowEnd(static_cast<Period>(entry->period), entry->key.window_start) > cutoff) continue;
+    const MeterKey key = entry->key;
+    RemoveEntry(key);  // dynahash allows removing the entry a scan just returned
+  }
+  LWLockRelease(shared->lock);
 }
 
 bool CountsTableExists() {
@@ -363,35 +450,47 @@ bool CountsTableExists() {
          DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
+// The flush upsert, prepared once. It keeps the greater count: a promoted standby's counts, or a
+// backend's counts after a crash, never replace higher ones already saved.
+SPIPlanPtr flush_plan = nullptr;
+
 void Flush() {
-  if (RecoveryInProgress()) return;  // a standby counts in memory only; its tables are read-only
+  const TimestampTz cutoff = GetCurrentTimestamp();
+  if (RecoveryInProgress()) {  // a standby counts in memory only; its tables are read-only
+    FreeEndedWindows(cutoff);
+    return;
+  }
   SetCurrentStatementStartTimestamp();
   StartTransactionCommand();
   SPI_connect();
   PushActiveSnapshot(GetTransactionSnapshot());
   pgstat_report_activity(STATE_RUNNING, "pg_tenant: flushing meters");
   if (CountsTableExists()) {
+    Oid types[5] = {UUIDOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT8OID};
+    if (flush_plan == nullptr) {
+      SPIPlanPtr plan = SPI_prepare(
+          "INSERT INTO tenant.meter_counts AS c (tenant_id, resource, window_start, period, used) "
+          "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, resource, window_start) DO UPDATE "
+          "SET used = EXCLUDED.used, flushed_at = pg_catalog.now() WHERE c.used OPERATOR(pg_catalog.<) EXCLUDED.used",
+          5, types);
+      if (plan == nullptr || SPI_keepplan(plan) != 0) elog(ERROR, "could not prepare the meter flush (%d)", SPI_result);
+      flush_plan = plan;
+    }
     ListCell *cell;
-    List *copies = CopyCounters(GetCurrentTimestamp(), true);
-    foreach (cell, copies) {
+    foreach (cell, CopyCounters()) {
       auto *s = static_cast<CounterCopy *>(lfirst(cell));
-      Oid types[5] = {UUIDOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT8OID};
       Datum values[5] = {UUIDPGetDatum(&s->key.tenant), CStringGetTextDatum(s->key.resource),
                          TimestampTzGetDatum(s->key.window_start),
                          CStringGetTextDatum(PeriodName(static_cast<Period>(s->period))),
                          Int64GetDatum(static_cast<int64>(s->used))};
-      SPI_execute_with_args(
-          "INSERT INTO tenant.meter_counts (tenant_id, resource, window_start, period, used) "
-          "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, resource, window_start) DO UPDATE "
-          "SET used = EXCLUDED.used, flushed_at = pg_catalog.now() "
-          "WHERE tenant.meter_counts.used OPERATOR(pg_catalog.<>) EXCLUDED.used",
-          5, types, values, nullptr, false, 0);
+      if (SPI_execute_plan(flush_plan, values, nullptr, false, 0) < 0) elog(ERROR, "the meter flush failed");
     }
   }
   SPI_finish();
   PopActiveSnapshot();
   CommitTransactionCommand();
   pgstat_report_activity(STATE_IDLE, nullptr);
+  FreeEndedWindows(cutoff);  // only now: had the flush failed, they would be saved next time
 }
 
 // At start, counters of windows that are still open come back from the table (once per life
@@ -419,18 +518,9 @@ void Load() {
       const uint64 used = static_cast<uint64>(DatumGetInt64(SPI_getbinval(row, desc, 5, &isnull)));
       if (WindowEnd(period, key.window_start) <= now) continue;
       LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-      bool found = false;
-      auto *entry = hash_get_num_entries(meter_table) < max_meters
-                        ? static_cast<MeterEntry *>(hash_search(meter_table, &key, HASH_ENTER_NULL, &found))
-                        : static_cast<MeterEntry *>(hash_search(meter_table, &key, HASH_FIND, &found));
-      if (entry != nullptr) {
-        if (!found) {
-          entry->period = static_cast<int32>(period);
-          pg_atomic_init_u64(&entry->used, 0);
-          pg_atomic_init_u64(&entry->pending, 0);
-        }
-        pg_atomic_fetch_add_u64(&entry->used, used);  // calls made before the load add up
-      }
+      Outcome refusal;
+      MeterEntry *entry = AddEntry(key, period, &refusal);
+      if (entry != nullptr) pg_atomic_fetch_add_u64(&entry->used, used);  // calls made before the load add up
       LWLockRelease(shared->lock);
     }
     shared->loaded = true;
@@ -440,10 +530,41 @@ void Load() {
   CommitTransactionCommand();
 }
 
+// Runs a step of the worker with interrupts held, so a shutdown request waits for it, and with
+// its own error recovery: the error is logged, its transaction aborted, and the worker goes on
+// (at the next interval) instead of exiting and being restarted.
+void RunGuarded(void (*step)()) {
+  MemoryContext context = CurrentMemoryContext;
+  volatile bool failed = false;
+  HOLD_INTERRUPTS();
+  PG_TRY();
+  { step(); }
+  PG_CATCH();
+  {
+    failed = true;
+    MemoryContextSwitchTo(context);
+    EmitErrorReport();
+    AbortCurrentTransaction();
+    FlushErrorState();
+    pgstat_report_activity(STATE_IDLE, nullptr);
+  }
+  PG_END_TRY();
+  if (!failed) RESUME_INTERRUPTS();  // an error's longjmp has reset the holdoff count already
+}
+
 // A GUC check hook: nothing may escape it. The parser allocates (std::string), so bad_alloc is
 // caught and the value refused; the message is copied out before the C++ string goes away.
-bool CheckRedisUrl(char **newval, void **, GucSource) noexcept {
+bool CheckRedisUrl(char **newval, void **, GucSource source) noexcept {
   if (*newval == nullptr || (*newval)[0] == '\0') return true;
+  // ALTER DATABASE/ROLE ... SET and a function's SET clause (validated as PGC_S_TEST) store the
+  // value in catalogs every role can read (pg_db_role_setting, pg_proc): it may hold a password.
+  if (source == PGC_S_TEST || source == PGC_S_DATABASE || source == PGC_S_USER || source == PGC_S_DATABASE_USER ||
+      source == PGC_S_GLOBAL) {
+    GUC_check_errcode(ERRCODE_CANT_CHANGE_RUNTIME_PARAM);
+    GUC_check_errmsg("pg_tenant.redis_url can be set only in postgresql.conf, by ALTER SYSTEM or by SET");
+    GUC_check_errdetail("ALTER DATABASE/ROLE ... SET and function SET clauses store it where every role can read it.");
+    return false;
+  }
   char message[256] = "out of memory while parsing the URL";
   bool valid = false;
   try {
@@ -463,15 +584,6 @@ bool CheckRedisUrl(char **newval, void **, GucSource) noexcept {
 
 void AssignRedisUrl(const char *, void *) noexcept { ++redis_url_version; }
 
-volatile sig_atomic_t shutdown_requested = false;
-
-void OnSigterm(SIGNAL_ARGS) noexcept {
-  int save_errno = errno;
-  shutdown_requested = true;
-  SetLatch(MyLatch);
-  errno = save_errno;
-}
-
 }  // namespace
 
 void Init() {
@@ -479,6 +591,10 @@ void Init() {
   DefineCustomIntVariable("pg_tenant.max_meters", "Most meter counters kept in shared memory.",
                           "One counter per database, tenant, resource and window.", &max_meters, 10000, 16,
                           10000000, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("pg_tenant.max_meters_per_tenant", "Most meter counters one tenant may hold at once.",
+                          "Its share of pg_tenant.max_meters: one counter per resource and open window. A tenant "
+                          "past it is refused (53400); the others are not affected.",
+                          &max_meters_per_tenant, 64, 1, 10000000, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
   DefineCustomIntVariable("pg_tenant.flush_interval", "How often meters are written to tenant.meter_counts.",
                           "A crash loses at most this much counting.", &flush_interval_ms, 1000, 10, 3600000,
                           PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
@@ -522,24 +638,27 @@ using namespace pg_tenant::meters;
 
 extern "C" PGDLLEXPORT void pg_tenant_meter_worker_main(Datum);
 
-// The worker's life: PostgreSQL code only (no C++ object lives here), in the pg_cron style.
+// The worker's life: PostgreSQL code only (no C++ object lives here), in the pg_cron style, with
+// PostgreSQL's own SIGTERM handler (die): a shutdown request ends the wait, the worker flushes
+// once more (the flush holds interrupts) and exits.
 void pg_tenant_meter_worker_main(Datum) {
-  pqsignal(SIGTERM, OnSigterm);
+  pqsignal(SIGTERM, die);
   pqsignal(SIGHUP, SignalHandlerForConfigReload);
   BackgroundWorkerUnblockSignals();
   BackgroundWorkerInitializeConnection(meter_database, nullptr, 0);
-  Load();
-  while (!shutdown_requested) {
+  RunGuarded(Load);
+  for (;;) {
     (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, flush_interval_ms, PG_WAIT_EXTENSION);
     ResetLatch(MyLatch);
+    if (ProcDiePending) break;
     CHECK_FOR_INTERRUPTS();
     if (ConfigReloadPending) {
       ConfigReloadPending = false;
       ProcessConfigFile(PGC_SIGHUP);
     }
-    Flush();
+    RunGuarded(Flush);
   }
-  Flush();  // clean shutdown: nothing counted is lost
+  RunGuarded(Flush);  // clean shutdown: nothing counted is lost
   proc_exit(0);
 }
 
@@ -568,7 +687,7 @@ PG_TENANT_FUNCTION(pg_tenant_meter_usage) {
     auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
     const TimestampTz now = GetCurrentTimestamp();
     ListCell *cell;
-    foreach (cell, CopyCounters(now, false)) {
+    foreach (cell, CopyCounters()) {
       auto *s = static_cast<CounterCopy *>(lfirst(cell));
       const auto period = static_cast<Period>(s->period);
       if (memcmp(&s->key.tenant, &tenant, sizeof(tenant)) != 0 || WindowEnd(period, s->key.window_start) <= now)
@@ -580,4 +699,24 @@ PG_TENANT_FUNCTION(pg_tenant_meter_usage) {
     }
   });
   return (Datum)0;
+}
+
+// tenant.meter_info(OUT entries bigint, OUT capacity integer, OUT tenant_share integer,
+// OUT tenants bigint): the shared meter table now, every database (NULLs without preloading).
+PG_TENANT_FUNCTION(pg_tenant_meter_info) {
+  TupleDesc desc;
+  if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
+    throw Error(ERRCODE_FEATURE_NOT_SUPPORTED, "tenant.meter_info() must return a record");
+  return PgCall([&] {
+    Datum values[4] = {0, Int32GetDatum(max_meters), Int32GetDatum(max_meters_per_tenant), 0};
+    bool nulls[4] = {true, meter_table == nullptr, meter_table == nullptr, true};
+    if (meter_table != nullptr) {
+      LWLockAcquire(shared->lock, LW_SHARED);
+      values[0] = Int64GetDatum(hash_get_num_entries(meter_table));
+      values[3] = Int64GetDatum(hash_get_num_entries(share_table));
+      LWLockRelease(shared->lock);
+      nulls[0] = nulls[3] = false;
+    }
+    return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls));
+  });
 }

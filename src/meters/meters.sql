@@ -32,4 +32,13 @@ CREATE FUNCTION tenant._meter_usage(tenant uuid)
     LANGUAGE c VOLATILE PARALLEL RESTRICTED
     AS 'MODULE_PATHNAME', 'pg_tenant_meter_usage';
 
-REVOKE ALL ON FUNCTION tenant.meter(text, bigint), tenant.try_meter(text, bigint), tenant._meter_usage(uuid) FROM PUBLIC;
+-- The shared meter table now (every database): for DBAs sizing pg_tenant.max_meters.
+CREATE FUNCTION tenant.meter_info(OUT entries bigint, OUT capacity integer, OUT tenant_share integer,
+                                  OUT tenants bigint) RETURNS record
+    LANGUAGE c VOLATILE PARALLEL RESTRICTED
+    AS 'MODULE_PATHNAME', 'pg_tenant_meter_info';
+COMMENT ON FUNCTION tenant.meter_info() IS
+    'the shared meter table: entries in use, capacity (pg_tenant.max_meters), a tenant''s share (pg_tenant.max_meters_per_tenant), tenants holding entries';
+
+REVOKE ALL ON FUNCTION tenant.meter(text, bigint), tenant.try_meter(text, bigint), tenant._meter_usage(uuid),
+    tenant.meter_info() FROM PUBLIC;

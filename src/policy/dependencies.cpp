@@ -205,3 +205,26 @@ std::vector<Oid> TablesWrittenBy(Oid function) {
 }
 
 }  // namespace pg_tenant::policy
+
+using namespace pg_tenant;
+
+namespace {
+
+Datum RegclassArray(const std::vector<Oid> &relids) {
+  return bridge::PgCall([&] {
+    Datum *items = static_cast<Datum *>(palloc(sizeof(Datum) * (relids.size() + 1)));
+    for (size_t i = 0; i < relids.size(); ++i) items[i] = ObjectIdGetDatum(relids[i]);
+    return PointerGetDatum(construct_array(items, static_cast<int>(relids.size()), REGCLASSOID, sizeof(Oid), true,
+                                           TYPALIGN_INT));
+  });
+}
+
+}  // namespace
+
+// tenant._reads_scoped(rel regclass) returns regclass[]: the scoped tables a view or
+// materialized view reads, at any depth (the audit's materialized_view_reads_scoped).
+PG_TENANT_FUNCTION(pg_tenant_reads_scoped) { return RegclassArray(policy::ScopedTablesRead(PG_GETARG_OID(0))); }
+
+// tenant._writes_to(fn regprocedure) returns regclass[]: the tables a function writes to (the
+// audit's trigger_writes_unscoped).
+PG_TENANT_FUNCTION(pg_tenant_writes_to) { return RegclassArray(policy::TablesWrittenBy(PG_GETARG_OID(0))); }

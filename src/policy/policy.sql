@@ -31,6 +31,15 @@ CREATE FUNCTION tenant._protection(rel regclass, tenant_column name,
     LANGUAGE c STABLE STRICT
     AS 'MODULE_PATHNAME', 'pg_tenant_protection';
 
+-- What views and materialized views read (through views, CTEs and SQL functions) and what
+-- functions write: the audit's view of copies made outside row level security.
+CREATE FUNCTION tenant._reads_scoped(rel regclass) RETURNS regclass[]
+    LANGUAGE c STABLE STRICT
+    AS 'MODULE_PATHNAME', 'pg_tenant_reads_scoped';
+CREATE FUNCTION tenant._writes_to(fn regprocedure) RETURNS regclass[]
+    LANGUAGE c STABLE STRICT
+    AS 'MODULE_PATHNAME', 'pg_tenant_writes_to';
+
 -- A table, then its partitions and inheritance children, recursively (each after its parent).
 CREATE FUNCTION tenant._table_tree(rel regclass) RETURNS SETOF regclass
     LANGUAGE c STABLE STRICT
@@ -96,6 +105,7 @@ COMMENT ON FUNCTION tenant.protect_all(name, name) IS
 -- by steps of the DDL door (src/ddl/ddl.sql, src/policy/protect.cpp).
 
 REVOKE ALL ON FUNCTION tenant.tenant_column(), tenant._protection(regclass, name), tenant._table_tree(regclass),
+    tenant._reads_scoped(regclass), tenant._writes_to(regprocedure),
     tenant.protect(regclass, name), tenant.unprotect(regclass), tenant.policy_sql(regclass, name),
     tenant.protect_all(name, name) FROM PUBLIC;
 -- protect's default argument calls it as the calling role.

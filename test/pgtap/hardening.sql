@@ -1,7 +1,7 @@
 -- Hardening (0.6.0): the guard's side doors, as the owner of the tables (a non-superuser) would
 -- try them, and what the audit reports of the same holes when they already exist.
 BEGIN;
-SELECT plan(40);
+SELECT plan(45);
 
 CREATE ROLE hz_owner NOLOGIN NOSUPERUSER NOBYPASSRLS;
 GRANT CREATE ON SCHEMA public TO hz_owner;
@@ -170,6 +170,24 @@ SELECT ok('tenant_column_not_uuid' = ANY (pg_temp.rules('public.hz_text_old')), 
 SELECT ok('materialized_view_reads_scoped' = ANY (pg_temp.rules('hz.mv_old')),
           'audit: a materialized view reading a scoped table through views');
 SELECT ok('rule_on_scoped_table' = ANY (pg_temp.rules('public.hz_items')), 'audit: a rule on a scoped table');
+
+-------------------------------------------------------------------------------------------------
+-- 9. The Redis URL (it may hold a password) is never stored where every role reads it, and an
+--    error never echoes a huge argument
+-------------------------------------------------------------------------------------------------
+SELECT throws_ok(format('ALTER DATABASE %I SET pg_tenant.redis_url = %L', current_database(), 'redis://:secret@127.0.0.1:6379'),
+                 '55P02', NULL, 'ALTER DATABASE ... SET pg_tenant.redis_url is refused');
+SELECT throws_ok($$ALTER ROLE hz_owner SET pg_tenant.redis_url = 'redis://:secret@127.0.0.1:6379'$$, '55P02', NULL,
+                 'ALTER ROLE ... SET too');
+SELECT throws_ok($$CREATE FUNCTION pg_temp.leaky() RETURNS int LANGUAGE sql SET pg_tenant.redis_url = 'redis://:secret@127.0.0.1:6379' AS 'SELECT 1'$$,
+                 '55P02', NULL, 'a function SET clause too');
+SELECT is((SELECT count(*)::int FROM pg_db_role_setting WHERE array_to_string(setconfig, ',') LIKE '%redis_url%'), 0,
+          'nothing stored in pg_db_role_setting');
+SELECT lives_ok($$SET LOCAL pg_tenant.redis_url = 'redis://127.0.0.1:6399'$$, 'a superuser SET still works');
+SELECT ok(length(pg_temp.err(format('SELECT tenant.set(%L)', repeat('a', 100000)))) < 120,
+          'an unknown slug of 100,000 characters is echoed cut short');
+SELECT ok(pg_temp.err(format('SELECT tenant.set(%L)', repeat('a', 100000))) LIKE 'TN001 | tenant "aaa%..." does not exist',
+          '... with its SQLSTATE');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Meter persistence, in a cluster of its own (scripts/test.sh starts it with
 # pg_tenant.flush_interval = 200ms and pg_tenant.max_meters = 64): a clean restart loses nothing;
-# a crash (kill -9 of a backend) loses at most one flush interval; a full meter table is a clear
-# error; a streaming replica (pg_basebackup) counts on its own and never writes.
+# a crash (kill -9 of a backend) loses at most one flush interval; no tenant can take the table
+# from the others (pg_tenant.max_meters_per_tenant); a full meter table is a clear error; ended
+# windows are freed in every database, and only after the flush that saved them committed; a
+# failing flush is logged and retried by the same worker; a counter never wraps around; a
+# streaming replica (pg_basebackup) counts on its own and never writes, and once promoted never
+# writes a count lower than the one saved.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib.sh
@@ -72,11 +76,76 @@ check_eq "exactly the limit was counted" "1000" \
   "$(q $db "SELECT coalesce(sum(used), 0) FROM tenant._meter_usage('$tenant') WHERE resource = 'burst'")"
 rm -rf "$work"
 
-# A full meter table is an error with a SQLSTATE, not a crash; the backend lives on.
-out=$(q $db "SELECT tenant.set('persist') IS NOT NULL; SELECT count(tenant.meter('r' || i)) FROM generate_series(1, 100) AS i" 2>&1)
+# No tenant can take the table from the others: one tenant metering ever new resource names
+# (each an entry that never ends) is refused past its share, while another keeps metering.
+q $db "ALTER SYSTEM SET pg_tenant.max_meters_per_tenant = 8" >/dev/null
+q $db "SELECT pg_reload_conf()" >/dev/null
+sleep 0.3
+q $db "SELECT tenant.create('Greedy', 'greedy'), tenant.create('Modest', 'modest')" >/dev/null
+out=$(q $db "SELECT tenant.set('greedy') IS NOT NULL; SELECT count(tenant.meter('name_' || i)) FROM generate_series(1, 1000) AS i" 2>&1)
+check "a tenant past its share of the meter table gets 53400 (its own error)" \
+  grep -q "the tenant holds its whole share of the meter table" <<<"$out"
+check_eq "... holding no more than its share (8 entries)" "8" \
+  "$(q $db "SELECT count(*) FROM tenant._meter_usage((SELECT id FROM tenant.tenants WHERE slug = 'greedy'))")"
+check_eq "another tenant keeps metering meanwhile" "3" \
+  "$(q $db "SELECT tenant.set('modest') IS NOT NULL; SELECT count(tenant.meter('api_calls')) FROM generate_series(1, 3)" | tail -n 1)"
+
+# A counter never wraps around: an unlimited one stops at the largest bigint (22003).
+check_eq "an unlimited meter takes the largest bigint" "" \
+  "$(q $db "SELECT tenant.set('modest') IS NOT NULL; SELECT tenant.meter('huge', 9223372036854775807)" | tail -n 1)"
+check_eq "one more is refused with 22003, not wrapped" "22003" \
+  "$(sqlstate_of $db "SELECT tenant.set('modest'); SELECT tenant.meter('huge', 1)")"
+check_eq "... and the counter still holds the largest bigint" "9223372036854775807" \
+  "$(q $db "SELECT used FROM tenant._meter_usage((SELECT id FROM tenant.tenants WHERE slug = 'modest')) WHERE resource = 'huge'")"
+
+
+# Ended windows are freed in every database. A database other than pg_tenant.database counts in
+# memory only; its second windows end and leave the table at the next flush.
+psql -X -q -d $db -c "ALTER SYSTEM SET pg_tenant.max_meters_per_tenant = 64" -c "SELECT pg_reload_conf()" >/dev/null
+createdb pt_other_db
+psql -X -q -v ON_ERROR_STOP=1 -d pt_other_db -c "CREATE EXTENSION pg_tenant" \
+  -c "SELECT tenant.create('Elsewhere', 'elsewhere')" -c "SELECT tenant.set_limit('free', 'per_second', 1000, 'second')" >/dev/null
+entries() { q $db "SELECT entries FROM tenant.meter_info()"; }
+before_other=$(entries)
+q pt_other_db "SELECT tenant.set('elsewhere') IS NOT NULL; SELECT count(tenant.meter('per_second')) FROM generate_series(1, 3)" >/dev/null
+check_eq "another database's meter takes an entry" "$((before_other + 1))" "$(entries)"
+sleep 1.5
+check_eq "... freed once its window has ended" "$before_other" "$(entries)"
+dropdb pt_other_db
+
+# A flush that fails is logged, its ended windows stay in memory until a flush saves them, and the
+# same worker goes on (no FATAL, no restart).
+worker_pid() { q $db "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_tenant meter flusher'"; }
+pid_before=$(worker_pid)
+q $db "ALTER TABLE tenant.meter_counts ADD CONSTRAINT pt_refuse_flush CHECK (resource <> 'fragile')" >/dev/null
+q $db "SELECT tenant.set('persist') IS NOT NULL; SELECT count(tenant.meter('fragile')) FROM generate_series(1, 5)" >/dev/null
+q $db "SELECT tenant.set_limit('free', 'fragile', 1000, 'second')" >/dev/null
+q $db "SELECT tenant.set('persist') IS NOT NULL; SELECT count(tenant.meter('fragile')) FROM generate_series(1, 4)" >/dev/null
+sleep 1.5  # the second window has ended; every flush meanwhile failed on the constraint
+check_eq "a failing flush saved nothing" "0" "$(q $db "SELECT count(*) FROM tenant.meter_counts WHERE resource = 'fragile'")"
+check_eq "the same worker is still running (errors are caught, not FATAL)" "$pid_before" "$(worker_pid)"
+server_log=$(pg_lsclusters -h | awk '$2 == "regress" {print $NF}')
+check "the flush error is in the server log" grep -q "pt_refuse_flush" "$server_log"
+q $db "ALTER TABLE tenant.meter_counts DROP CONSTRAINT pt_refuse_flush" >/dev/null
+sleep 0.6
+check_eq "the ended window was kept in memory and saved by the next flush (4 calls)" "4" \
+  "$(q $db "SELECT used FROM tenant.meter_counts WHERE resource = 'fragile' AND period = 'second'")"
+check_eq "... with the open-ended one (5 calls)" "5" \
+  "$(q $db "SELECT used FROM tenant.meter_counts WHERE resource = 'fragile' AND period = 'none'")"
+
+# A full meter table is an error with a SQLSTATE, not a crash; the backend lives on. Tenants that
+# each stay within their share fill it.
+out=$(q $db "SELECT count(tenant.create('Filler ' || i, 'filler-' || i)) FROM generate_series(1, 12) AS i;
+             DO \$\$ BEGIN
+               FOR i IN 1..12 LOOP
+                 PERFORM tenant.set('filler-' || i);
+                 PERFORM tenant.meter('fill_' || j) FROM generate_series(1, 7) AS j;
+               END LOOP;
+             END \$\$" 2>&1)
 check "a full meter table raises 53400" grep -q "the meter table is full" <<<"$out"
 check_eq "the backend is alive after it" "1" "$(q $db 'SELECT 1')"
-
+check "tenant.meter_info() shows the table full ($(q $db "SELECT entries || '/' || capacity FROM tenant.meter_info()"))" \
+  test "$(q $db "SELECT entries = capacity FROM tenant.meter_info()")" = t
 
 # A streaming replica (pg_basebackup) counts meters in its own shared memory, starting from what
 # the primary had flushed, and never writes (its tables are read-only); the primary is untouched.
@@ -107,5 +176,19 @@ check_eq "the replica counts on top of what it loaded ($before_primary + 4)" "$(
 sleep 0.6
 check_eq "the replica never flushed (its worker is still alive)" "1" "$(sq "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_tenant meter flusher'")"
 check_eq "the primary's table is untouched by the replica" "$before_primary" "$(flushed)"
+# The primary counts on; its flushed count reaches the replica, whose memory holds less. Promoted,
+# the replica flushes, and the greater count stays.
+meter 10 >/dev/null
+sleep 0.6
+check_eq "the primary flushed 10 more" "$((before_primary + 10))" "$(flushed)"
+for _ in $(seq 1 50); do
+  [ "$(sq "SELECT used FROM tenant.meter_counts WHERE tenant_id = '$tenant' AND resource = 'api_calls'")" = "$((before_primary + 10))" ] && break
+  sleep 0.1
+done
+runuser -u postgres -- "$(pg_config --bindir)/pg_ctl" -D "$standby/data" -w promote >/dev/null
+sleep 1
+check_eq "the promoted replica writes" "f" "$(sq 'SELECT pg_is_in_recovery()')"
+check_eq "its flush keeps the greater count ($before_primary + 10, not its own $before_primary + 4)" "$((before_primary + 10))" \
+  "$(sq "SELECT used FROM tenant.meter_counts WHERE tenant_id = '$tenant' AND resource = 'api_calls'")"
 runuser -u postgres -- "$(pg_config --bindir)/pg_ctl" -D "$standby/data" -w stop -m fast >/dev/null
 rm -rf "$standby"

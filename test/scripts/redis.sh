@@ -2,7 +2,9 @@
 # The Redis meter backend against a real redis-server on a free loopback port (started here):
 # counts agree with Redis; 16 clients never pass a limit; two PostgreSQL clusters share one count;
 # Redis killed: closed / open / local behave as documented within the timeout; Redis back:
-# reconnect and local counts reconciled; AUTH and db number; bad URLs.
+# reconnect and local counts reconciled; AUTH and db number; bad URLs. The URL (it holds a
+# password) is set in postgresql.conf (ALTER SYSTEM): ALTER DATABASE/ROLE ... SET is refused.
+# Keys name the database: pg_tenant:<database>:<tenant>:<resource>:<window>.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib.sh
@@ -30,15 +32,19 @@ INSERT INTO tenant.tenants (id, name, slug) VALUES ('$tid', 'Redis tenant', 'red
 SELECT tenant.set_limit('free', 'api_calls', 100);
 SELECT tenant.set_limit('free', 'burst', 1000);
 ALTER DATABASE $db SET pg_tenant.meter_backend = 'redis';
-ALTER DATABASE $db SET pg_tenant.redis_url = '$url';
 ALTER DATABASE $db SET pg_tenant.redis_command_timeout = 200;
 ALTER DATABASE $db SET pg_tenant.redis_connect_timeout = 200;
+ALTER SYSTEM SET pg_tenant.redis_url = '$url';
+SELECT pg_reload_conf();
 SQL
+sleep 0.3
+check_eq "ALTER DATABASE ... SET pg_tenant.redis_url is refused (readable by every role there)" "55P02" \
+  "$(sqlstate_of $db "ALTER DATABASE $db SET pg_tenant.redis_url = '$url'")"
 enter="DO \$\$ BEGIN PERFORM tenant.set('redis-tenant'); END \$\$"
 m() {  # SQL run inside the tenant, in one transaction; its output and errors
   psql -X -Atq -d $db -c "BEGIN" -c "$enter" -c "$1" -c "COMMIT" 2>&1
 }
-key_of() { echo "pg_tenant:$tid:$1:0"; }
+key_of() { echo "pg_tenant:$db:$tid:$1:0"; }
 
 check_eq "meter returns what is left (Redis backend)" "99" "$(m "SELECT tenant.meter('api_calls')")"
 check_eq "3 more" "96" "$(m "SELECT tenant.meter('api_calls', 3)")"
@@ -49,7 +55,7 @@ check "an amount over the limit: TN006" grep -q 'limit of "api_calls" reached' <
 check_eq "... and Redis counted nothing" "4" "$(rcli GET "$(key_of api_calls)")"
 q $db "SELECT tenant.set_limit('free', 'per_minute', 10, 'minute')" >/dev/null
 m "SELECT tenant.meter('per_minute')" >/dev/null
-ttl=$(rcli --scan --pattern "pg_tenant:$tid:per_minute:*" | head -1 | xargs -r -I{} redis-cli -p "$rport" -a redis-test-pw --no-auth-warning -n 2 TTL {})
+ttl=$(rcli --scan --pattern "pg_tenant:$db:$tid:per_minute:*" | head -1 | xargs -r -I{} redis-cli -p "$rport" -a redis-test-pw --no-auth-warning -n 2 TTL {})
 check "a windowed key expires with its window (TTL $ttl s <= 61)" test "${ttl:-0}" -gt 0 -a "${ttl:-0}" -le 61
 
 # 16 concurrent clients never pass the limit in Redis.
@@ -71,7 +77,8 @@ unix_socket_directories = '$other'
 shared_preload_libraries = 'pg_tenant'
 CONF
 runuser -u postgres -- "$(pg_config --bindir)/pg_ctl" -D "$other/data" -l "$other/log" -w start >/dev/null
-oq() { psql -X -Atq -h "$other" -p "$oport" -U postgres -d postgres "$@"; }
+runuser -u postgres -- createdb -h "$other" -p "$oport" $db  # servers share a count by database name
+oq() { psql -X -Atq -h "$other" -p "$oport" -U postgres -d $db "$@"; }
 oq -c "CREATE EXTENSION pg_tenant" \
    -c "INSERT INTO tenant.tenants (id, name, slug) VALUES ('$tid', 'Redis tenant', 'redis-tenant')" \
    -c "SELECT tenant.set_limit('free', 'api_calls', 100)" >/dev/null
@@ -132,5 +139,6 @@ check "... nor read the URL (it holds the password)" grep -q "permission denied\
 
 stop_redis
 rm -rf "$rdir" "$work"
+psql -X -q -c "ALTER SYSTEM RESET pg_tenant.redis_url" -c "SELECT pg_reload_conf()" >/dev/null
 dropdb $db
 psql -X -q -c "DROP ROLE pt_redis_app"
