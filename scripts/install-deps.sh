@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs, from Debian's archive, what pg_tenant needs and is missing.
 #   scripts/install-deps.sh demo   build + run (PostgreSQL 15, compiler)
-#   scripts/install-deps.sh test   also test tools (cmake, GoogleTest, pgTAP, pg_prove, Redis, pgbouncer)
+#   scripts/install-deps.sh test   also test tools (cmake, GoogleTest, pgTAP, pg_prove, Redis, pgbouncer,
+#                                  Node.js and npm for clients/node, examples/saas-api)
 set -euo pipefail
 profile=${1:-test}
 
@@ -9,6 +10,7 @@ packages=(g++ make postgresql-15 postgresql-server-dev-15 postgresql-contrib lib
 if [ "$profile" = test ]; then
   packages+=(cmake libgtest-dev postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
              redis-server pgbouncer procps)
+  packages+=(nodejs); command -v npm >/dev/null || packages+=(npm)  # NodeSource's nodejs bundles npm and conflicts with Debian's
 fi
 
 missing=()
