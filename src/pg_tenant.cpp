@@ -1,6 +1,8 @@
 // Module entry: PG_MODULE_MAGIC and _PG_init, which wires each capability's GUCs and callbacks.
 #include "bridge/pg.hpp"
 #include "context/context.hpp"
+#include "context/enforce.hpp"
+#include "context/signed.hpp"
 #include "guard/guard.hpp"
 #include "policy/protection.hpp"
 #include "registry/registry.hpp"
@@ -16,6 +18,8 @@ void _PG_init(void) {
   if (IsBinaryUpgrade) return;
   pg_tenant::registry::Init();
   pg_tenant::context::Init();
+  pg_tenant::context::InitEnforcement();
+  pg_tenant::context::InitSignedContext();
   pg_tenant::policy::Init();
   pg_tenant::guard::Init();
   pg_tenant::meters::Init();

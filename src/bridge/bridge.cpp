@@ -47,13 +47,15 @@ void Copy(char (&to)[1024], const char *from) { strlcpy(to, from != nullptr ? fr
 
 }  // namespace
 
-Datum Invoke(FunctionBody body, FunctionCallInfo fcinfo) {
-  static PendingError pending;
-  ErrorData *pg_error = nullptr;
+namespace detail {
+
+PendingError pending;
+
+void CaptureCurrentException(ErrorData **pg_error) noexcept {
   try {
-    return body(fcinfo);
+    throw;
   } catch (const PgError &e) {
-    pg_error = e.data();
+    *pg_error = e.data();
     pending.sqlstate = 0;
   } catch (const Error &e) {
     pending.sqlstate = e.sqlstate();
@@ -74,6 +76,9 @@ Datum Invoke(FunctionBody body, FunctionCallInfo fcinfo) {
     Copy(pending.message, "unknown C++ exception in pg_tenant");
     pending.detail[0] = pending.hint[0] = '\0';
   }
+}
+
+void RaiseCaptured(ErrorData *pg_error) {
   // Every exception object and every C++ local of the body is destroyed by now.
   if (pg_error != nullptr) ReThrowError(pg_error);
   if (pending.sqlstate == 0) {  // a PgError whose ErrorData could not be copied
@@ -85,6 +90,18 @@ Datum Invoke(FunctionBody body, FunctionCallInfo fcinfo) {
                   pending.detail[0] ? errdetail_internal("%s", pending.detail) : 0,
                   pending.hint[0] ? errhint("%s", pending.hint) : 0));
   pg_unreachable();
+}
+
+}  // namespace detail
+
+Datum Invoke(FunctionBody body, FunctionCallInfo fcinfo) {
+  ErrorData *pg_error = nullptr;
+  try {
+    return body(fcinfo);
+  } catch (...) {
+    detail::CaptureCurrentException(&pg_error);
+  }
+  detail::RaiseCaptured(pg_error);
 }
 
 }  // namespace bridge

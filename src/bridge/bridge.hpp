@@ -62,8 +62,29 @@ namespace bridge {
 
 using FunctionBody = Datum (*)(FunctionCallInfo);
 
+namespace detail {
+// Records the exception being handled (call it only inside a catch block; it never throws).
+void CaptureCurrentException(ErrorData **pg_error) noexcept;
+// Raises what CaptureCurrentException recorded as a PostgreSQL ERROR.
+[[noreturn]] void RaiseCaptured(ErrorData *pg_error);
+}  // namespace detail
+
 // Runs body; converts any C++ exception into a PostgreSQL ERROR after unwinding.
 Datum Invoke(FunctionBody body, FunctionCallInfo fcinfo);
+
+// For hooks PostgreSQL calls (executor hooks): runs fn, and turns a C++ exception into a
+// PostgreSQL ERROR after every destructor of fn has run, as Invoke does for SQL functions.
+template <typename Fn>
+void Guarded(Fn &&fn) {
+  ErrorData *pg_error = nullptr;
+  try {
+    fn();
+    return;
+  } catch (...) {
+    detail::CaptureCurrentException(&pg_error);
+  }
+  detail::RaiseCaptured(pg_error);
+}
 
 // Called by PgCall after PostgreSQL longjmp'd to it: copies and flushes the error, throws PgError.
 [[noreturn]] void ThrowCaughtPgError(MemoryContext context_before_call);

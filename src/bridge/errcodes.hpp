@@ -15,5 +15,9 @@ constexpr int kLimitReached = MAKE_SQLSTATE('T', 'N', '0', '0', '6');
 constexpr int kFeatureNotEnabled = MAKE_SQLSTATE('T', 'N', '0', '0', '7');
 constexpr int kNoTenantContext = MAKE_SQLSTATE('T', 'N', '0', '0', '8');
 constexpr int kRedisUnavailable = MAKE_SQLSTATE('T', 'N', '0', '0', '9');
+constexpr int kTenantReadOnly = MAKE_SQLSTATE('T', 'N', '0', '1', '0');
+constexpr int kInvalidTenantToken = MAKE_SQLSTATE('T', 'N', '0', '1', '1');
+constexpr int kTenantTokenExpired = MAKE_SQLSTATE('T', 'N', '0', '1', '2');
+constexpr int kSignedContextRequired = MAKE_SQLSTATE('T', 'N', '0', '1', '3');
 
 }  // namespace pg_tenant::errcodes

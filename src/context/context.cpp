@@ -20,6 +20,16 @@ namespace {
 
 char *tenant_id_setting = nullptr;  // the GUC's string, owned by guc.c
 
+enum MissingContext { kMissingEmpty, kMissingError };
+const struct config_enum_entry kMissingContextOptions[] = {
+    {"empty", kMissingEmpty, false}, {"error", kMissingError, false}, {nullptr, 0, false}};
+int missing_context = kMissingEmpty;
+bool require_signed_context = false;
+
+// Set while pg_tenant itself assigns pg_tenant.tenant_id (Enter): under
+// pg_tenant.require_signed_context every other assignment (SET, SET LOCAL, set_config) is refused.
+bool internal_assignment = false;
+
 // What the assign hook saw; current_id() reads only these on its fast path.
 bool has_context = false;
 pg_uuid_t context_id;
@@ -31,6 +41,12 @@ uint64 validated_generation = 0;
 
 bool CheckTenantId(char **newval, void **extra, GucSource) noexcept {
   if (*newval == nullptr || (*newval)[0] == '\0') return true;
+  if (require_signed_context && !internal_assignment) {
+    GUC_check_errcode(errcodes::kSignedContextRequired);
+    GUC_check_errmsg("this role may enter a tenant only with a signed token");
+    GUC_check_errhint("pg_tenant.require_signed_context is on: call tenant.set_signed(token).");
+    return false;
+  }
   auto parsed = ParseUuid(*newval);
   if (!parsed) {
     GUC_check_errcode(ERRCODE_INVALID_TEXT_REPRESENTATION);
@@ -93,23 +109,33 @@ const registry::TenantRecord &ResolveArgument(FunctionCallInfo fcinfo, bool by_s
   return RequireActive(registry::FindBySlug(value), [&value] { return Echo(value); });
 }
 
+}  // namespace
+
+const registry::TenantRecord &EnterableTenant(const pg_uuid_t &id) {
+  return RequireActive(registry::FindById(id), [&id] { return registry::IdText(id); });
+}
+
+namespace {
+
 Datum SetContext(FunctionCallInfo fcinfo, bool by_slug, GucAction action) {
-  const registry::TenantRecord &tenant = ResolveArgument(fcinfo, by_slug);
-  pg_uuid_t id = tenant.id;
-  UuidBytes bytes;
-  memcpy(bytes.data(), id.data, UUID_LEN);
-  char value[37];
-  FormatUuid(bytes, value);
-  bridge::PgCall([&] {
-    (void)set_config_option("pg_tenant.tenant_id", value, PGC_USERSET, PGC_S_SESSION, action, true, 0, false);
-  });
-  // tenant.set() has just validated this value against the current registry.
-  validated_version = context_version;
-  validated_generation = registry::Generation();
+  if (require_signed_context) throw SignedContextRequiredError();
+  const pg_uuid_t id = ResolveArgument(fcinfo, by_slug).id;
+  Enter(id, action);
   auto *result = static_cast<pg_uuid_t *>(bridge::PgCall([] { return palloc(sizeof(pg_uuid_t)); }));
   *result = id;
   PG_RETURN_UUID_P(result);
 }
+
+class InternalAssignment {
+ public:
+  InternalAssignment() : saved_(internal_assignment) { internal_assignment = true; }
+  ~InternalAssignment() { internal_assignment = saved_; }
+  InternalAssignment(const InternalAssignment &) = delete;
+  InternalAssignment &operator=(const InternalAssignment &) = delete;
+
+ private:
+  bool saved_;
+};
 
 }  // namespace
 
@@ -119,7 +145,44 @@ void Init() {
       "Set it with tenant.set() (transaction) or tenant.set_session(); SET LOCAL works too. "
       "tenant.current_id() validates it against the registry.",
       &tenant_id_setting, "", PGC_USERSET, GUC_NOT_IN_SAMPLE, CheckTenantId, AssignTenantId, nullptr);
+  DefineCustomEnumVariable("pg_tenant.missing_context",
+                           "What a statement on a tenant-scoped table does with no tenant set: empty or error.",
+                           "empty: row level security shows no rows; error: the statement fails (TN008) naming "
+                           "the table. Set it per role (ALTER ROLE ... SET) to find forgotten contexts.",
+                           &missing_context, kMissingEmpty, kMissingContextOptions, PGC_SUSET, 0, nullptr, nullptr,
+                           nullptr);
+  DefineCustomBoolVariable("pg_tenant.require_signed_context",
+                           "Only tenant.set_signed() may enter a tenant (set it per role with ALTER ROLE ... SET).",
+                           "tenant.set(), tenant.set_session() and any SET of pg_tenant.tenant_id are refused (TN013).",
+                           &require_signed_context, false, PGC_SUSET, 0, nullptr, nullptr, nullptr);
 }
+
+bool HasContext() { return has_context; }
+
+const pg_uuid_t *UnvalidatedTenant() { return has_context ? &context_id : nullptr; }
+
+void Enter(const pg_uuid_t &tenant, GucAction action) {
+  char value[37];
+  UuidBytes bytes;
+  memcpy(bytes.data(), tenant.data, UUID_LEN);
+  FormatUuid(bytes, value);
+  InternalAssignment internal;
+  bridge::PgCall([&] {
+    (void)set_config_option("pg_tenant.tenant_id", value, PGC_USERSET, PGC_S_SESSION, action, true, 0, false);
+  });
+  // The caller has just validated this value against the current registry.
+  validated_version = context_version;
+  validated_generation = registry::Generation();
+}
+
+bool SignedContextRequired() { return require_signed_context; }
+
+Error SignedContextRequiredError() {
+  return Error(errcodes::kSignedContextRequired, "this role may enter a tenant only with a signed token", "",
+               "pg_tenant.require_signed_context is on: call tenant.set_signed(token).");
+}
+
+bool MissingContextIsError() { return missing_context == kMissingError; }
 
 bool CurrentTenant(pg_uuid_t *tenant) {
   if (!has_context) return false;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "bridge/bridge.hpp"
+#include "registry/registry.hpp"
 
 #include <string>
 
@@ -16,5 +17,26 @@ bool CurrentTenant(pg_uuid_t *tenant);
 
 // TN008, for a function that needs a tenant and has none; detail says what needed it.
 Error NoTenant(const std::string &detail);
+
+// The tenant, when it exists and may be entered (active or read-only); else TN001 or TN002.
+const registry::TenantRecord &EnterableTenant(const pg_uuid_t &id);
+
+// A tenant id is set (not validated: CurrentTenant validates).
+bool HasContext();
+// The tenant id set, not validated (nullptr when none): for checks that must not raise TN001 or
+// TN002 themselves.
+const pg_uuid_t *UnvalidatedTenant();
+
+// Enters the tenant as pg_tenant itself does (tenant.set, tenant.set_signed, provisioning
+// hooks): action GUC_ACTION_LOCAL (this transaction), GUC_ACTION_SET (the session) or
+// GUC_ACTION_SAVE (until the caller's GUC nest level ends). The caller has validated the tenant.
+void Enter(const pg_uuid_t &tenant, GucAction action);
+
+// pg_tenant.require_signed_context is on for this session: only tenant.set_signed may enter.
+bool SignedContextRequired();
+Error SignedContextRequiredError();
+
+// pg_tenant.missing_context = error.
+bool MissingContextIsError();
 
 }  // namespace pg_tenant::context

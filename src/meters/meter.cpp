@@ -9,6 +9,7 @@
 
 #include "bridge/bridge.hpp"
 #include "bridge/errcodes.hpp"
+#include "bridge/settings.hpp"
 #include "context/context.hpp"
 #include "redis/client.hpp"
 #include "redis/url.hpp"
@@ -20,6 +21,7 @@
 #include <limits>
 
 #include <string>
+#include <vector>
 
 namespace pg_tenant::meters {
 namespace {
@@ -217,14 +219,18 @@ TimestampTz last_open_warning = 0;
 
 // pg_tenant:<database>:<tenant>:<resource>:<window start>. The database by name: servers that
 // share one Redis (a primary and its replicas, Citus nodes) agree on names, not on OIDs.
-std::string RedisKey(const MeterKey &key) {
+std::string RedisTenantPrefix(const pg_uuid_t &tenant_id) {
   static std::string database;
   if (database.empty()) database = PgCall([] { return std::string(get_database_name(MyDatabaseId)); });
   char tenant[37];
   UuidBytes bytes;
-  memcpy(bytes.data(), key.tenant.data, UUID_LEN);
+  memcpy(bytes.data(), tenant_id.data, UUID_LEN);
   FormatUuid(bytes, tenant);
-  return "pg_tenant:" + database + ":" + tenant + ":" + key.resource + ":" + std::to_string(key.window_start);
+  return "pg_tenant:" + database + ":" + tenant + ":";
+}
+
+std::string RedisKey(const MeterKey &key) {
+  return RedisTenantPrefix(key.tenant) + key.resource + ":" + std::to_string(key.window_start);
 }
 
 int64 TtlMs(Period period, int64 window_start) {
@@ -556,15 +562,7 @@ void RunGuarded(void (*step)()) {
 // caught and the value refused; the message is copied out before the C++ string goes away.
 bool CheckRedisUrl(char **newval, void **, GucSource source) noexcept {
   if (*newval == nullptr || (*newval)[0] == '\0') return true;
-  // ALTER DATABASE/ROLE ... SET and a function's SET clause (validated as PGC_S_TEST) store the
-  // value in catalogs every role can read (pg_db_role_setting, pg_proc): it may hold a password.
-  if (source == PGC_S_TEST || source == PGC_S_DATABASE || source == PGC_S_USER || source == PGC_S_DATABASE_USER ||
-      source == PGC_S_GLOBAL) {
-    GUC_check_errcode(ERRCODE_CANT_CHANGE_RUNTIME_PARAM);
-    GUC_check_errmsg("pg_tenant.redis_url can be set only in postgresql.conf, by ALTER SYSTEM or by SET");
-    GUC_check_errdetail("ALTER DATABASE/ROLE ... SET and function SET clauses store it where every role can read it.");
-    return false;
-  }
+  if (bridge::RefuseSecretSource("pg_tenant.redis_url", source)) return false;  // it may hold a password
   char message[256] = "out of memory while parsing the URL";
   bool valid = false;
   try {
@@ -583,6 +581,52 @@ bool CheckRedisUrl(char **newval, void **, GucSource source) noexcept {
 }
 
 void AssignRedisUrl(const char *, void *) noexcept { ++redis_url_version; }
+
+// --- forgetting a purged tenant ----------------------------------------------------------------
+
+// Tenants of this database purged by the current transaction: their entries go at commit (before
+// it, a rollback would have lost their counts).
+struct PurgedTenant {
+  pg_uuid_t tenant;
+  int nest_level;  // of the (sub)transaction that purged it
+};
+std::vector<PurgedTenant> purged_tenants;
+bool purge_callback_registered = false;
+
+// A purge rolled back to a savepoint forgets nothing.
+void KeepPurgesOfLiveSubtransactions(SubXactEvent event, SubTransactionId, SubTransactionId, void *) noexcept {
+  const int level = GetCurrentTransactionNestLevel();
+  if (event == SUBXACT_EVENT_ABORT_SUB) {
+    while (!purged_tenants.empty() && purged_tenants.back().nest_level >= level) purged_tenants.pop_back();
+  } else if (event == SUBXACT_EVENT_COMMIT_SUB) {
+    for (PurgedTenant &purged : purged_tenants)
+      if (purged.nest_level >= level) purged.nest_level = level - 1;
+  }
+}
+
+// Plain C at commit: nothing can fail here but lock bookkeeping.
+void ForgetPurgedTenants(XactEvent event, void *) noexcept {
+  if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT && event != XACT_EVENT_PARALLEL_COMMIT &&
+      event != XACT_EVENT_PARALLEL_ABORT && event != XACT_EVENT_PREPARE)
+    return;
+  if (event == XACT_EVENT_COMMIT && meter_table != nullptr && !purged_tenants.empty()) {
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    HASH_SEQ_STATUS status;
+    hash_seq_init(&status, meter_table);
+    MeterEntry *entry;
+    while ((entry = static_cast<MeterEntry *>(hash_seq_search(&status))) != nullptr) {
+      if (entry->key.database != MyDatabaseId) continue;
+      for (const PurgedTenant &purged : purged_tenants) {
+        if (memcmp(&entry->key.tenant, &purged.tenant, sizeof(purged.tenant)) != 0) continue;
+        const MeterKey key = entry->key;
+        RemoveEntry(key);
+        break;
+      }
+    }
+    LWLockRelease(shared->lock);
+  }
+  purged_tenants.clear();
+}
 
 }  // namespace
 
@@ -699,6 +743,37 @@ PG_TENANT_FUNCTION(pg_tenant_meter_usage) {
     }
   });
   return (Datum)0;
+}
+
+// tenant._forget_meters(tenant uuid): for tenant.purge(). Redis keys are deleted now (a rollback
+// of the purge loses them: they are counters, not data); shared memory entries at commit.
+PG_TENANT_FUNCTION(pg_tenant_forget_meters) {
+  if (PG_ARGISNULL(0)) throw Error(ERRCODE_NULL_VALUE_NOT_ALLOWED, "tenant must not be NULL");
+  const pg_uuid_t tenant = *PG_GETARG_UUID_P(0);
+  if (meter_table == nullptr) PG_RETURN_VOID();  // not preloaded: no meter was ever counted
+  if (!purge_callback_registered) {
+    PgCall([] {
+      RegisterXactCallback(ForgetPurgedTenants, nullptr);
+      RegisterSubXactCallback(KeepPurgesOfLiveSubtransactions, nullptr);
+    });
+    purge_callback_registered = true;
+  }
+  purged_tenants.push_back({tenant, GetCurrentTransactionNestLevel()});
+  if (meter_backend == kBackendRedis) {
+    std::string error;
+    int64 deleted = 0;
+    if (!EnsureRedis(&error) || !redis_client.DeletePrefix(RedisTenantPrefix(tenant), &deleted, &error)) {
+      if (redis_failure == kFailClosed)
+        throw Error(errcodes::kRedisUnavailable, "cannot delete the tenant's meters in Redis: " + error, "",
+                    "Retry when Redis answers; with pg_tenant.redis_failure = open or local the purge goes on "
+                    "with a warning and the keys expire with their windows.");
+      PgCall([&] {
+        ereport(WARNING, (errcode(errcodes::kRedisUnavailable),
+                          errmsg("the tenant's meters in Redis were not deleted: %s", error.c_str())));
+      });
+    }
+  }
+  PG_RETURN_VOID();
 }
 
 // tenant.meter_info(OUT entries bigint, OUT capacity integer, OUT tenant_share integer,

@@ -42,3 +42,10 @@ COMMENT ON FUNCTION tenant.meter_info() IS
 
 REVOKE ALL ON FUNCTION tenant.meter(text, bigint), tenant.try_meter(text, bigint), tenant._meter_usage(uuid),
     tenant.meter_info() FROM PUBLIC;
+
+-- For tenant.purge(): forgets the tenant's meters, its shared memory entries when the
+-- transaction commits and its Redis keys now.
+CREATE FUNCTION tenant._forget_meters(tenant uuid) RETURNS void
+    LANGUAGE c VOLATILE PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'pg_tenant_forget_meters';
+REVOKE ALL ON FUNCTION tenant._forget_meters(uuid) FROM PUBLIC;

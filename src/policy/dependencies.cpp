@@ -1,5 +1,6 @@
 #include "policy/dependencies.hpp"
 
+#include "bridge/settings.hpp"
 #include "policy/body_scan.hpp"
 #include "policy/protection.hpp"
 
@@ -54,19 +55,10 @@ std::vector<Oid> RulesOf(Oid relid) {
 }
 
 // raw_parser, with a syntax error (a body created with check_function_bodies = off) taken as
-// "nothing found": the raw parser holds no resources, so flushing its error state is enough.
+// "nothing found".
 List *ParseQuietly(const char *sql) {
-  MemoryContext context = CurrentMemoryContext;
-  List *volatile parsed = NIL;
-  PG_TRY();
-  { parsed = raw_parser(sql, RAW_PARSE_DEFAULT); }
-  PG_CATCH();
-  {
-    MemoryContextSwitchTo(context);
-    FlushErrorState();
-    parsed = NIL;
-  }
-  PG_END_TRY();
+  List *parsed = NIL;
+  if (!bridge::WithoutParseError([&] { parsed = raw_parser(sql, RAW_PARSE_DEFAULT); })) return NIL;
   return parsed;
 }
 

@@ -1,5 +1,7 @@
 #include "policy/protection.hpp"
 
+#include "bridge/cache.hpp"
+
 #include <cstring>
 
 namespace pg_tenant::policy {
@@ -227,6 +229,40 @@ std::optional<std::string> ScopedColumn(Oid relid) {
   return std::string(column);
 }
 
+namespace {
+
+struct ScopedEntry {
+  Oid relid;  // hash key
+  bool scoped;
+};
+
+MemoryContext scoped_context = nullptr;
+HTAB *scoped_cache = nullptr;
+
+void ForgetScoped(Datum, Oid relid) noexcept {
+  if (scoped_cache == nullptr) return;
+  if (relid == InvalidOid)
+    scoped_cache = nullptr;  // emptied (with its memory) at the next look-up
+  else
+    hash_search(scoped_cache, &relid, HASH_REMOVE, nullptr);
+}
+
+}  // namespace
+
+bool IsScoped(Oid relid) {
+  if (scoped_cache == nullptr)
+    PgCall([] {
+      cache::Reset(&scoped_context, "pg_tenant scoped tables");
+      scoped_cache = cache::Table(scoped_context, "pg_tenant scoped", sizeof(Oid), sizeof(ScopedEntry), HASH_BLOBS);
+    });
+  // A look-up in a backend-local hash table does not ereport.
+  if (auto *hit = static_cast<ScopedEntry *>(hash_search(scoped_cache, &relid, HASH_FIND, nullptr))) return hit->scoped;
+  const bool scoped = ScopedColumn(relid).has_value();
+  if (scoped_cache != nullptr)  // reading may have processed an invalidation that emptied it
+    PgCall([&] { static_cast<ScopedEntry *>(hash_search(scoped_cache, &relid, HASH_ENTER, nullptr))->scoped = scoped; });
+  return scoped;
+}
+
 std::vector<TreeNode> TableTree(Oid root) {
   std::vector<TreeNode> tree{{root, InvalidOid, false}};
   for (size_t next = 0; next < tree.size(); ++next) {
@@ -263,6 +299,7 @@ void Init() {
                              "What the DDL guard requires of new tables in guarded schemas, what auto_protect, "
                              "protect_all and the audit look for, and tenant.protect()'s default.",
                              &tenant_column_setting, kDefaultTenantColumn, PGC_SUSET, 0, CheckTenantColumn, nullptr, nullptr);
+  CacheRegisterRelcacheCallback(ForgetScoped, (Datum)0);
 }
 
 }  // namespace pg_tenant::policy

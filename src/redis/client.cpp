@@ -143,4 +143,43 @@ bool Client::Add(const std::string &key, int64_t amount, int64_t ttl_ms, std::st
   return true;
 }
 
+bool Client::DeletePrefix(const std::string &prefix, int64_t *deleted, std::string *error) {
+  *deleted = 0;
+  if (!Connected()) {
+    *error = "not connected";
+    return false;
+  }
+  // The prefix is matched literally: glob characters in it are escaped.
+  std::string pattern;
+  for (char c : prefix) {
+    if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') pattern += '\\';
+    pattern += c;
+  }
+  pattern += '*';
+  std::string cursor = "0";
+  do {
+    Reply page(static_cast<redisReply *>(
+        redisCommand(context_.get(), "SCAN %s MATCH %b COUNT 1000", cursor.c_str(), pattern.data(), pattern.size())));
+    if (page == nullptr || page->type != REDIS_REPLY_ARRAY || page->elements != 2 ||
+        page->element[0]->type != REDIS_REPLY_STRING || page->element[1]->type != REDIS_REPLY_ARRAY) {
+      *error = page == nullptr ? std::string(context_->errstr) : "unexpected reply to SCAN";
+      if (page == nullptr) Disconnect();
+      return false;
+    }
+    cursor.assign(page->element[0]->str, page->element[0]->len);
+    const redisReply *keys = page->element[1];
+    for (size_t i = 0; i < keys->elements; ++i) {
+      Reply unlinked(static_cast<redisReply *>(
+          redisCommand(context_.get(), "UNLINK %b", keys->element[i]->str, keys->element[i]->len)));
+      if (unlinked == nullptr || unlinked->type != REDIS_REPLY_INTEGER) {
+        *error = unlinked == nullptr ? std::string(context_->errstr) : "unexpected reply to UNLINK";
+        if (unlinked == nullptr) Disconnect();
+        return false;
+      }
+      *deleted += unlinked->integer;
+    }
+  } while (cursor != "0");
+  return true;
+}
+
 }  // namespace pg_tenant::redis

@@ -38,6 +38,9 @@ class Client {
   // Adds counts made while Redis was unreachable (reconciliation); false on failure.
   bool Add(const std::string &key, int64_t amount, int64_t ttl_ms, std::string *error);
 
+  // Deletes every key that starts with prefix (SCAN MATCH, then UNLINK); false on failure.
+  bool DeletePrefix(const std::string &prefix, int64_t *deleted, std::string *error);
+
  private:
   struct ContextDeleter {
     void operator()(redisContext *context) const;

@@ -139,7 +139,8 @@ bool FetchTenant(Oid index, AttrNumber key_attribute, RegProcedure equality, Dat
         CopyText(out->plan, plan);
         char status_text[kNameBufferSize];
         CopyText(status_text, status);
-        out->active = strcmp(status_text, "active") == 0;
+        out->read_only = strcmp(status_text, "read_only") == 0;
+        out->active = out->read_only || strcmp(status_text, "active") == 0;
         bool features_null;
         Datum overrides = heap_getattr(tuple, oids.att_features, desc, &features_null);
         out->features = features_null ? nullptr : DatumGetJsonbPCopy(overrides);

@@ -18,7 +18,8 @@ constexpr size_t kNameBufferSize = 64;  // slugs and plan names are at most 63 b
 
 struct TenantRecord {
   pg_uuid_t id;
-  bool active;
+  bool active;     // may be entered: status 'active' or 'read_only'
+  bool read_only;  // status 'read_only': reads and deletes only
   char slug[kNameBufferSize];
   char plan[kNameBufferSize];
   Jsonb *features;          // the plan's features overridden by the tenant's (in the cache's memory)

@@ -30,16 +30,19 @@ CREATE TABLE tenant.tenants (
                        CONSTRAINT tenants_slug_format CHECK (tenant.is_valid_slug(slug)),
     plan               text NOT NULL DEFAULT 'free',
     status             text NOT NULL DEFAULT 'active'
-                       CONSTRAINT tenants_status_known CHECK (status OPERATOR(pg_catalog.=) ANY (ARRAY['active', 'suspended'])),
+                       CONSTRAINT tenants_status_known CHECK (status OPERATOR(pg_catalog.=) ANY (ARRAY['active', 'read_only', 'suspended'])),
     feature_overrides  jsonb NOT NULL DEFAULT '{}'
                        CONSTRAINT tenants_feature_overrides_object CHECK (pg_catalog.jsonb_typeof(feature_overrides) OPERATOR(pg_catalog.=) 'object'),
     created_at         timestamptz NOT NULL DEFAULT pg_catalog.now(),
     updated_at         timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    status_reason      text,
     CONSTRAINT tenants_pkey PRIMARY KEY (id),
     CONSTRAINT tenants_slug_key UNIQUE (slug),
     CONSTRAINT tenants_plan_fkey FOREIGN KEY (plan) REFERENCES tenant.plans (name) ON UPDATE CASCADE
 );
 COMMENT ON TABLE tenant.tenants IS 'One row per tenant; read by tenant.set() and tenant.current_id()';
+COMMENT ON COLUMN tenant.tenants.status IS 'active; read_only (reads and deletes only, TN010); suspended (cannot be entered, TN002)';
+COMMENT ON COLUMN tenant.tenants.status_reason IS 'why the tenant is suspended or read-only (tenant.suspend, tenant.set_read_only)';
 
 -- Keep updated_at current; an edit to the seeded plan makes it an ordinary row.
 CREATE FUNCTION tenant._touch_updated_at() RETURNS trigger
@@ -127,26 +130,12 @@ BEGIN
     EXCEPTION WHEN unique_violation THEN
         RAISE EXCEPTION 'tenant slug "%" is already taken', p_slug USING ERRCODE = '23505';
     END;
+    -- Provisioning hooks (src/lifecycle), in this transaction: if one fails, nothing remains.
+    PERFORM tenant._run_create_hooks(new_id);
     RETURN new_id;
 END
 $$;
-COMMENT ON FUNCTION tenant."create"(text, text, text) IS 'registers a tenant and returns its id';
-
-CREATE FUNCTION tenant._set_status(id uuid, new_status text) RETURNS void
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-    AS $$
-BEGIN
-    PERFORM tenant._check_tenant($1);
-    UPDATE tenant.tenants t SET status = $2 WHERE t.id OPERATOR(pg_catalog.=) $1;
-END
-$$;
-
-CREATE FUNCTION tenant.suspend(id uuid) RETURNS void
-    LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-    AS $$ SELECT tenant._set_status($1, 'suspended') $$;
-CREATE FUNCTION tenant.resume(id uuid) RETURNS void
-    LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-    AS $$ SELECT tenant._set_status($1, 'active') $$;
+COMMENT ON FUNCTION tenant."create"(text, text, text) IS 'registers a tenant, runs the provisioning hooks (tenant.on_create) and returns its id';
 
 REVOKE ALL ON tenant.plans, tenant.tenants FROM PUBLIC;
 CREATE FUNCTION tenant.cache_info(OUT entries bigint, OUT capacity integer, OUT hits bigint,
@@ -157,7 +146,6 @@ COMMENT ON FUNCTION tenant.cache_info() IS 'this backend''s tenant cache: entrie
 
 REVOKE ALL ON FUNCTION tenant.is_valid_slug(text), tenant._touch_updated_at(), tenant._merge_seeded_plan(), tenant._registry_changed(),
     tenant._check_plan(text), tenant._check_tenant(uuid),
-    tenant."create"(text, text, text), tenant._set_status(uuid, text), tenant.suspend(uuid), tenant.resume(uuid),
-    tenant.cache_info()
+    tenant."create"(text, text, text), tenant.cache_info()
 FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION tenant.is_valid_slug(text) TO PUBLIC;

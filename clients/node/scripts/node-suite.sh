@@ -4,6 +4,11 @@
 npm_ci_build() {
   local dir=$1 log
   log=$(mktemp)
+  # npm trusts only its own CA list; the system's store also holds the CAs of a proxy the
+  # machine's owner installed (ca-certificates, update-ca-certificates).
+  if [ -z "${NODE_EXTRA_CA_CERTS:-}" ] && [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+    export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+  fi
   if ! (cd "$dir" && npm ci --no-audit --no-fund >"$log" 2>&1); then
     tail -n 30 "$log"; rm -f "$log"; fail "$dir: npm ci failed"; return 1
   fi

@@ -1,0 +1,374 @@
+-- pg_tenant 0.6.0 -> 0.7.0: tenant lifecycle (provisioning hooks, suspend and read-only with
+-- reasons and history, purge, export and import), signed tenant context, and a context that
+-- cannot be forgotten (pg_tenant.missing_context, pg_tenant.require_signed_context: in the library).
+\echo Use "ALTER EXTENSION pg_tenant UPDATE TO '0.7.0'" to load this file. \quit
+
+-- Registry: the read_only status and the reason of a status.
+ALTER TABLE tenant.tenants DROP CONSTRAINT tenants_status_known;
+ALTER TABLE tenant.tenants ADD CONSTRAINT tenants_status_known
+    CHECK (status OPERATOR(pg_catalog.=) ANY (ARRAY['active', 'read_only', 'suspended']));
+ALTER TABLE tenant.tenants ADD COLUMN status_reason text;
+COMMENT ON COLUMN tenant.tenants.status IS 'active; read_only (reads and deletes only, TN010); suspended (cannot be entered, TN002)';
+COMMENT ON COLUMN tenant.tenants.status_reason IS 'why the tenant is suspended or read-only (tenant.suspend, tenant.set_read_only)';
+
+-- tenant.create() runs the provisioning hooks.
+CREATE OR REPLACE FUNCTION tenant."create"(name text, slug text, plan text DEFAULT 'free') RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    p_name ALIAS FOR $1;
+    p_slug ALIAS FOR $2;
+    p_plan ALIAS FOR $3;
+    new_id uuid;
+BEGIN
+    IF p_name IS NULL OR p_slug IS NULL OR p_plan IS NULL THEN
+        RAISE EXCEPTION 'tenant name, slug and plan must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF pg_catalog.btrim(p_name) OPERATOR(pg_catalog.=) '' THEN
+        RAISE EXCEPTION 'tenant name must not be empty' USING ERRCODE = '22023';
+    END IF;
+    IF NOT tenant.is_valid_slug(p_slug) THEN
+        RAISE EXCEPTION 'invalid tenant slug: "%"', p_slug USING ERRCODE = '22023',
+            DETAIL = 'A slug is a DNS label: 1 to 63 of a-z, 0-9 and "-", not starting or ending with "-", and not shaped like a uuid.';
+    END IF;
+    PERFORM tenant._check_plan(p_plan);
+    BEGIN
+        INSERT INTO tenant.tenants (name, slug, plan) VALUES (p_name, p_slug, p_plan)
+            RETURNING id INTO new_id;
+    EXCEPTION WHEN unique_violation THEN
+        RAISE EXCEPTION 'tenant slug "%" is already taken', p_slug USING ERRCODE = '23505';
+    END;
+    -- Provisioning hooks (src/lifecycle), in this transaction: if one fails, nothing remains.
+    PERFORM tenant._run_create_hooks(new_id);
+    RETURN new_id;
+END
+$$;
+COMMENT ON FUNCTION tenant."create"(text, text, text) IS 'registers a tenant, runs the provisioning hooks (tenant.on_create) and returns its id';
+
+-- Signed context (src/context/signed.cpp): tokens are compact JWS (HS256) under
+-- pg_tenant.context_secret; tenant.sign is for trusted issuers only.
+CREATE FUNCTION tenant.sign(id uuid, ttl interval, claims jsonb DEFAULT '{}') RETURNS text
+    LANGUAGE c VOLATILE PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'pg_tenant_sign';
+CREATE FUNCTION tenant.set_signed(token text) RETURNS uuid
+    LANGUAGE c VOLATILE PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'pg_tenant_set_signed';
+COMMENT ON FUNCTION tenant.sign(uuid, interval, jsonb) IS 'a token (JWT HS256) that enters the tenant for ttl, signed with the first key of pg_tenant.context_secret';
+COMMENT ON FUNCTION tenant.set_signed(text) IS 'enters, for the current transaction, the tenant a valid token names';
+REVOKE ALL ON FUNCTION tenant.sign(uuid, interval, jsonb), tenant.set_signed(text) FROM PUBLIC;
+
+-- For tenant.purge(): forgets the tenant's meters, its shared memory entries when the
+-- transaction commits and its Redis keys now.
+CREATE FUNCTION tenant._forget_meters(tenant uuid) RETURNS void
+    LANGUAGE c VOLATILE PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'pg_tenant_forget_meters';
+REVOKE ALL ON FUNCTION tenant._forget_meters(uuid) FROM PUBLIC;
+
+-- Provisioning hooks: tenant.create() calls each, lowest priority first, with the new tenant's
+-- id and the new tenant as the context, as the hook's owner (src/lifecycle/lifecycle.cpp).
+CREATE TABLE tenant.create_hooks (
+    fn        regprocedure PRIMARY KEY,
+    priority  integer NOT NULL DEFAULT 100,
+    added_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    added_by  name NOT NULL DEFAULT pg_catalog.session_user()
+);
+COMMENT ON TABLE tenant.create_hooks IS 'functions (uuid) that tenant.create() runs for a new tenant, by priority';
+SELECT pg_catalog.pg_extension_config_dump('tenant.create_hooks', '');
+REVOKE ALL ON tenant.create_hooks FROM PUBLIC;
+
+CREATE FUNCTION tenant._run_create_hooks(tenant uuid) RETURNS void
+    LANGUAGE c VOLATILE PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'pg_tenant_run_create_hooks';
+
+CREATE FUNCTION tenant.on_create(fn regprocedure, priority integer DEFAULT 100) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    p_fn ALIAS FOR $1;
+    p_priority ALIAS FOR $2;
+BEGIN
+    IF p_fn IS NULL OR p_priority IS NULL THEN
+        RAISE EXCEPTION 'hook and priority must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_proc p
+                   WHERE p.oid OPERATOR(pg_catalog.=) p_fn AND p.prokind OPERATOR(pg_catalog.=) 'f'
+                     AND p.proargtypes OPERATOR(pg_catalog.=) '2950'::pg_catalog.oidvector) THEN
+        RAISE EXCEPTION 'a provisioning hook is a function of one uuid argument: % is not', p_fn
+            USING ERRCODE = '42P13', HINT = 'CREATE FUNCTION hook(tenant uuid) RETURNS void ...';
+    END IF;
+    INSERT INTO tenant.create_hooks AS h (fn, priority) VALUES (p_fn, p_priority)
+        ON CONFLICT ON CONSTRAINT create_hooks_pkey DO UPDATE SET priority = EXCLUDED.priority;
+END
+$$;
+COMMENT ON FUNCTION tenant.on_create(regprocedure, integer) IS
+    'registers fn(tenant uuid) to run in tenant.create(), lowest priority first, as its owner';
+
+CREATE FUNCTION tenant.remove_hook(fn regprocedure) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    IF $1 IS NULL THEN
+        RAISE EXCEPTION 'hook must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    DELETE FROM tenant.create_hooks h WHERE h.fn OPERATOR(pg_catalog.=) $1;
+    RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION tenant.remove_hook(regprocedure) IS 'unregisters a provisioning hook; false when it was not registered';
+
+-- Status changes, each with who, when and why.
+CREATE TABLE tenant.status_history (
+    tenant_id   uuid NOT NULL REFERENCES tenant.tenants (id) ON DELETE CASCADE,
+    status      text NOT NULL,
+    reason      text,
+    changed_at  timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    changed_by  name NOT NULL DEFAULT pg_catalog.session_user()
+);
+CREATE INDEX status_history_tenant ON tenant.status_history (tenant_id, changed_at);
+COMMENT ON TABLE tenant.status_history IS 'every change of a tenant''s status or reason: who (the session user), when, why';
+SELECT pg_catalog.pg_extension_config_dump('tenant.status_history', '');
+REVOKE ALL ON tenant.status_history FROM PUBLIC;
+
+-- A trigger, so that a direct UPDATE of tenant.tenants is recorded too.
+CREATE FUNCTION tenant._record_status() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    INSERT INTO tenant.status_history (tenant_id, status, reason) VALUES (NEW.id, NEW.status, NEW.status_reason);
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER tenants_record_status AFTER UPDATE OF status, status_reason ON tenant.tenants
+    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status OR OLD.status_reason IS DISTINCT FROM NEW.status_reason)
+    EXECUTE FUNCTION tenant._record_status();
+
+CREATE FUNCTION tenant._set_status(id uuid, new_status text, reason text) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    PERFORM tenant._check_tenant($1);
+    UPDATE tenant.tenants t SET status = $2, status_reason = $3 WHERE t.id OPERATOR(pg_catalog.=) $1;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION tenant.suspend(id uuid) RETURNS void
+    LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$ SELECT tenant._set_status($1, 'suspended', NULL) $$;
+CREATE FUNCTION tenant.suspend(id uuid, reason text) RETURNS void
+    LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$ SELECT tenant._set_status($1, 'suspended', $2) $$;
+CREATE FUNCTION tenant.set_read_only(id uuid, reason text DEFAULT NULL) RETURNS void
+    LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$ SELECT tenant._set_status($1, 'read_only', $2) $$;
+CREATE OR REPLACE FUNCTION tenant.resume(id uuid) RETURNS void
+    LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$ SELECT tenant._set_status($1, 'active', NULL) $$;
+-- suspend(uuid) and resume(uuid) no longer call the two-argument _set_status.
+DROP FUNCTION tenant._set_status(uuid, text);
+COMMENT ON FUNCTION tenant.suspend(uuid) IS 'suspends a tenant: it cannot be entered, and sessions in it are refused (TN002)';
+COMMENT ON FUNCTION tenant.suspend(uuid, text) IS 'suspends a tenant, recording why';
+COMMENT ON FUNCTION tenant.set_read_only(uuid, text) IS 'makes a tenant read-only: reads and deletes pass, inserts and updates fail (TN010)';
+COMMENT ON FUNCTION tenant.resume(uuid) IS 'makes a suspended or read-only tenant active again';
+
+-- Top-level scoped tables (partitions and inheritance children go with their parent), children
+-- before parents: a table comes after every other scoped table that references it by a foreign
+-- key. Tables in a cycle of foreign keys come last, in name order.
+CREATE FUNCTION tenant._scoped_tables_children_first()
+    RETURNS TABLE (rel regclass, tenant_column name)
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    remaining regclass[];
+    ready regclass[];
+    top regclass;
+BEGIN
+    SELECT pg_catalog.array_agg(s.relid ORDER BY s.relid::text) INTO remaining
+        FROM tenant.scoped_tables s WHERE s.parent IS NULL;
+    WHILE pg_catalog.cardinality(remaining) OPERATOR(pg_catalog.>) 0 LOOP
+        -- the tables no other remaining table references (a table's partitions count as it)
+        SELECT pg_catalog.array_agg(t ORDER BY t::text) INTO ready
+            FROM pg_catalog.unnest(remaining) AS t
+            WHERE NOT EXISTS (
+                SELECT 1 FROM pg_catalog.pg_constraint c
+                JOIN tenant.scoped_tables child ON child.relid OPERATOR(pg_catalog.=) c.conrelid
+                JOIN tenant.scoped_tables parent ON parent.relid OPERATOR(pg_catalog.=) c.confrelid
+                WHERE c.contype OPERATOR(pg_catalog.=) 'f'
+                  AND COALESCE(parent.parent, parent.relid) OPERATOR(pg_catalog.=) t
+                  AND COALESCE(child.parent, child.relid) OPERATOR(pg_catalog.<>) t
+                  AND COALESCE(child.parent, child.relid) OPERATOR(pg_catalog.=) ANY (remaining));
+        IF ready IS NULL THEN
+            ready := remaining;  -- a cycle: the foreign keys decide
+        END IF;
+        FOREACH top IN ARRAY ready LOOP
+            rel := top;
+            SELECT s.tenant_column INTO tenant_column FROM tenant.scoped_tables s WHERE s.relid OPERATOR(pg_catalog.=) top;
+            RETURN NEXT;
+        END LOOP;
+        SELECT pg_catalog.array_agg(t ORDER BY t::text) INTO remaining
+            FROM pg_catalog.unnest(remaining) AS t WHERE t OPERATOR(pg_catalog.<>) ALL (ready);
+    END LOOP;
+END
+$$;
+
+-- What purges leave behind: that the tenant was erased, when, by whom, how many rows.
+CREATE TABLE tenant.purges (
+    tenant_id   uuid NOT NULL,
+    slug        text NOT NULL,
+    forced      boolean NOT NULL,
+    deleted     jsonb NOT NULL,
+    purged_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    purged_by   name NOT NULL DEFAULT pg_catalog.session_user()
+);
+COMMENT ON TABLE tenant.purges IS 'one row per tenant.purge(): tenant id and slug, rows deleted per table, when and by whom';
+SELECT pg_catalog.pg_extension_config_dump('tenant.purges', '');
+REVOKE ALL ON tenant.purges FROM PUBLIC;
+
+CREATE FUNCTION tenant.purge(id uuid, force boolean DEFAULT false)
+    RETURNS TABLE (rel regclass, deleted bigint)
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    p_id ALIAS FOR $1;
+    p_force ALIAS FOR $2;
+    target tenant.tenants%ROWTYPE;
+    counts jsonb := '{}';
+    scoped record;
+BEGIN
+    IF p_id IS NULL OR p_force IS NULL THEN
+        RAISE EXCEPTION 'tenant and force must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    -- Locked: no status change or second purge runs meanwhile.
+    SELECT * INTO target FROM tenant.tenants t WHERE t.id OPERATOR(pg_catalog.=) p_id FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM tenant._check_tenant(p_id);
+    END IF;
+    IF target.status OPERATOR(pg_catalog.<>) 'suspended' AND NOT p_force THEN
+        RAISE EXCEPTION 'tenant "%" is %, not suspended', target.slug, target.status USING ERRCODE = '55000',
+            HINT = 'Suspend it first (tenant.suspend), or call tenant.purge(id, force => true).';
+    END IF;
+    FOR scoped IN SELECT * FROM tenant._scoped_tables_children_first() LOOP
+        rel := scoped.rel;
+        EXECUTE pg_catalog.format('DELETE FROM %s WHERE %I OPERATOR(pg_catalog.=) $1', scoped.rel, scoped.tenant_column)
+            USING p_id;
+        GET DIAGNOSTICS deleted = ROW_COUNT;
+        counts := counts OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(scoped.rel::text, deleted);
+        RETURN NEXT;
+    END LOOP;
+    DELETE FROM tenant.meter_counts m WHERE m.tenant_id OPERATOR(pg_catalog.=) p_id;
+    PERFORM tenant._forget_meters(p_id);
+    -- Limits, row counts and status history go with the registry row (ON DELETE CASCADE).
+    DELETE FROM tenant.tenants t WHERE t.id OPERATOR(pg_catalog.=) p_id;
+    INSERT INTO tenant.purges (tenant_id, slug, forced, deleted) VALUES (p_id, target.slug, p_force, counts);
+END
+$$;
+COMMENT ON FUNCTION tenant.purge(uuid, boolean) IS
+    'erases a suspended tenant (or any, with force): its rows in every scoped table, children first, its meters, limits and registry row; tenant.purges keeps the record';
+
+-- Export format 1: JSON lines. The first line describes the export; every other line is one row
+-- of a scoped table: {"table": "schema.table", "row": {column: value, ...}} without the tenant
+-- column, parents before children, each table's rows in the order of their text.
+CREATE FUNCTION tenant.export(id uuid) RETURNS SETOF text
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    p_id ALIAS FOR $1;
+    target tenant.tenants%ROWTYPE;
+    scoped record;
+BEGIN
+    IF p_id IS NULL THEN
+        RAISE EXCEPTION 'tenant must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    PERFORM tenant._check_tenant(p_id);
+    SELECT * INTO target FROM tenant.tenants t WHERE t.id OPERATOR(pg_catalog.=) p_id;
+    RETURN NEXT pg_catalog.jsonb_build_object(
+        'format', 'pg_tenant export', 'format_version', 1,
+        'extension_version', (SELECT e.extversion FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'pg_tenant'),
+        'tenant', pg_catalog.jsonb_build_object('id', target.id, 'slug', target.slug, 'name', target.name, 'plan', target.plan),
+        'exported_at', pg_catalog.now())::text;
+    FOR scoped IN SELECT * FROM tenant._scoped_tables_children_first() WITH ORDINALITY AS s(rel, tenant_column, n)
+                  ORDER BY s.n DESC LOOP
+        RETURN QUERY EXECUTE pg_catalog.format(
+            'SELECT pg_catalog.jsonb_build_object(''table'', %L, ''row'', pg_catalog.to_jsonb(r) OPERATOR(pg_catalog.-) %L)::text
+               FROM %s r WHERE r.%I OPERATOR(pg_catalog.=) $1 ORDER BY r::text',
+            scoped.rel::text, scoped.tenant_column, scoped.rel, scoped.tenant_column) USING p_id;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION tenant.export(uuid) IS 'every row of the tenant in every scoped table, as JSON lines (format 1, README)';
+
+-- Loads an export (its lines joined by newlines) into an existing tenant that has no rows yet,
+-- the same or another id. Only scoped tables are written, in the export's order.
+CREATE FUNCTION tenant.import(id uuid, export text) RETURNS TABLE (rel regclass, inserted bigint)
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    p_id ALIAS FOR $1;
+    p_export ALIAS FOR $2;
+    header jsonb;
+    scoped record;
+    batch record;
+    columns text;
+    holds boolean;
+BEGIN
+    IF p_id IS NULL OR p_export IS NULL THEN
+        RAISE EXCEPTION 'tenant and export must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    PERFORM tenant._check_tenant(p_id);
+    PERFORM 1 FROM tenant.tenants t WHERE t.id OPERATOR(pg_catalog.=) p_id FOR UPDATE;
+    BEGIN
+        header := pg_catalog.split_part(p_export, E'\n', 1)::jsonb;
+    EXCEPTION WHEN invalid_text_representation THEN
+        header := NULL;
+    END;
+    IF header IS NULL OR pg_catalog.jsonb_typeof(header) OPERATOR(pg_catalog.<>) 'object'
+       OR header OPERATOR(pg_catalog.->>) 'format' IS DISTINCT FROM 'pg_tenant export'
+       OR header OPERATOR(pg_catalog.->>) 'format_version' IS DISTINCT FROM '1' THEN
+        RAISE EXCEPTION 'not a pg_tenant export (format 1)' USING ERRCODE = '22023',
+            DETAIL = 'The first line must be the header tenant.export() writes.';
+    END IF;
+    FOR scoped IN SELECT * FROM tenant._scoped_tables_children_first() LOOP
+        EXECUTE pg_catalog.format('SELECT EXISTS (SELECT 1 FROM %s r WHERE r.%I OPERATOR(pg_catalog.=) $1)',
+                                  scoped.rel, scoped.tenant_column) INTO holds USING p_id;
+        IF holds THEN
+            RAISE EXCEPTION 'tenant % already has rows in %', p_id, scoped.rel USING ERRCODE = '55000',
+                HINT = 'Import into a tenant without data (a new one, or one purged and created again).';
+        END IF;
+    END LOOP;
+    FOR batch IN
+        WITH lines AS (
+            SELECT l.n, l.line::jsonb AS line
+            FROM pg_catalog.unnest(pg_catalog.string_to_array(p_export, E'\n')) WITH ORDINALITY AS l(line, n)
+            WHERE l.n OPERATOR(pg_catalog.>) 1 AND pg_catalog.btrim(l.line) OPERATOR(pg_catalog.<>) '')
+        SELECT l.line OPERATOR(pg_catalog.->>) 'table' AS name, pg_catalog.min(l.n) AS first,
+               pg_catalog.jsonb_agg(l.line OPERATOR(pg_catalog.->) 'row' ORDER BY l.n) AS rows
+        FROM lines l GROUP BY 1 ORDER BY 2
+    LOOP
+        SELECT s.relid AS rel, s.tenant_column INTO scoped FROM tenant.scoped_tables s
+            WHERE s.parent IS NULL AND s.relid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(batch.name);
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'table "%" of the export is not a tenant-scoped table here', batch.name USING ERRCODE = '42P01';
+        END IF;
+        -- every stored column (generated ones are computed again); the tenant column is the target
+        SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO columns
+            FROM pg_catalog.pg_attribute a
+            WHERE a.attrelid OPERATOR(pg_catalog.=) scoped.rel AND a.attnum OPERATOR(pg_catalog.>) 0
+              AND NOT a.attisdropped AND a.attgenerated OPERATOR(pg_catalog.=) '';
+        EXECUTE pg_catalog.format(
+            'INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM pg_catalog.jsonb_populate_recordset(NULL::%s, $1)',
+            scoped.rel, columns, columns, scoped.rel)
+            USING (SELECT pg_catalog.jsonb_agg(r OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(scoped.tenant_column, p_id))
+                   FROM pg_catalog.jsonb_array_elements(batch.rows) AS r);
+        GET DIAGNOSTICS inserted = ROW_COUNT;
+        rel := scoped.rel;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION tenant.import(uuid, text) IS 'loads a tenant.export() into a tenant without rows (same or another id)';
+
+REVOKE ALL ON FUNCTION tenant._run_create_hooks(uuid), tenant.on_create(regprocedure, integer),
+    tenant.remove_hook(regprocedure), tenant._record_status(), tenant._set_status(uuid, text, text),
+    tenant.suspend(uuid), tenant.suspend(uuid, text), tenant.set_read_only(uuid, text), tenant.resume(uuid),
+    tenant._scoped_tables_children_first(), tenant.purge(uuid, boolean),
+    tenant.export(uuid), tenant.import(uuid, text)
+FROM PUBLIC;

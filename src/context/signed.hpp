@@ -1,0 +1,12 @@
+// Signed tenant context (DESIGN.md capability 13): tenant.sign() issues a token (compact JWS,
+// HS256) for a tenant under pg_tenant.context_secret, tenant.set_signed() enters the tenant it
+// names after checking signature, key and validity. Under pg_tenant.require_signed_context that
+// is the only way in, so SQL injection in an application cannot hop tenants.
+#pragma once
+
+namespace pg_tenant::context {
+
+// Called from _PG_init: pg_tenant.context_secret.
+void InitSignedContext();
+
+}  // namespace pg_tenant::context
