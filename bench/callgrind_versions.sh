@@ -59,8 +59,9 @@ statements() {
     enter_tenant) echo "PREPARE hot AS SELECT tenant.set('$tenant'::uuid);"; repeat "EXECUTE hot;" "$k" ;;
     point_select) echo "SET ROLE bench_app; PREPARE hot(bigint) AS SELECT v FROM public.items WHERE id = \$1;"
       for i in $(seq 1 "$k"); do echo "EXECUTE hot($(( (i * 7919) % 10000 + 1 )));"; done ;;
-    # 0.7.0's pg_tenant.missing_context = error (an earlier version refuses the SET, once)
-    point_select_strict) echo "SET pg_tenant.missing_context = error; SET ROLE bench_app; PREPARE hot(bigint) AS SELECT v FROM public.items WHERE id = \$1;"
+    # 0.7.0's pg_tenant.missing_context = error (on its own line: an earlier version refuses it)
+    point_select_strict) echo "SET pg_tenant.missing_context = error;"
+      echo "SET ROLE bench_app; PREPARE hot(bigint) AS SELECT v FROM public.items WHERE id = \$1;"
       for i in $(seq 1 "$k"); do echo "EXECUTE hot($(( (i * 7919) % 10000 + 1 )));"; done ;;
     quota_insert) echo "SET ROLE bench_app; PREPARE hot AS INSERT INTO public.counted DEFAULT VALUES;"; repeat "EXECUTE hot;" "$k" ;;
     quota_insert_100) echo "SET ROLE bench_app; PREPARE hot AS INSERT INTO public.counted (tenant_id) SELECT '$tenant' FROM generate_series(1, 100);"

@@ -137,6 +137,16 @@ check "an application role cannot point the server at another Redis" grep -q "pe
 out=$(psql -X -Atq -d $db -c "SET ROLE pt_redis_app" -c "SHOW pg_tenant.redis_url" 2>&1)
 check "... nor read the URL (it holds the password)" grep -q "permission denied\|must be superuser\|privileges of" <<<"$out"
 
+# tenant.purge() deletes the tenant's keys (0.7.0), and only its keys.
+other=00000000-0000-0000-0000-0000000000bb
+q $db "INSERT INTO tenant.tenants (id, name, slug) VALUES ('$other', 'Other tenant', 'redis-other')" >/dev/null
+psql -X -Atq -d $db -c "BEGIN" -c "SELECT tenant.set('redis-other')" -c "SELECT tenant.meter('api_calls', 2)" -c "COMMIT" >/dev/null 2>&1
+check "before the purge: the tenant has keys" test "$(rcli --scan --pattern "pg_tenant:$db:$tid:*" | wc -l)" -gt 0
+q $db "SELECT tenant.suspend('$tid')" >/dev/null
+check_eq "tenant.purge() of a tenant with Redis meters" "t" "$(q $db "SELECT count(*) >= 0 FROM tenant.purge('$tid')")"
+check_eq "after the purge: none of its keys are left" "0" "$(rcli --scan --pattern "pg_tenant:$db:$tid:*" | wc -l)"
+check_eq "the other tenant's key is untouched" "2" "$(rcli GET "pg_tenant:$db:$other:api_calls:0")"
+
 stop_redis
 rm -rf "$rdir" "$work"
 psql -X -q -c "ALTER SYSTEM RESET pg_tenant.redis_url" -c "SELECT pg_reload_conf()" >/dev/null
