@@ -97,7 +97,7 @@ findings AS (
            format('ALTER TABLE %s ADD FOREIGN KEY (%I) REFERENCES tenant.tenants (id) ON DELETE CASCADE;',
                   s.relid::regclass, s.col)
       FROM scoped s
-     WHERE NOT s.has_foreign_key
+     WHERE NOT s.has_foreign_key AND NOT tenant._is_citus_table('tenant.tenants')
     UNION ALL
     -- Row level security never applies to superusers and BYPASSRLS roles.
     SELECT quote_ident(r.rolname), 'bypassrls_role', 'high',
@@ -213,6 +213,9 @@ findings AS (
      CROSS JOIN LATERAL (SELECT array_agg(x ORDER BY x::text) AS unscoped FROM unnest(tenant._writes_to(p.oid)) AS x
                           WHERE NOT EXISTS (SELECT 1 FROM tenant.scoped_tables k WHERE k.relid = x)) w
      WHERE w.unscoped IS NOT NULL AND p.oid NOT IN (SELECT f.oid FROM extension_functions f)
+    UNION ALL
+    -- On Citus: every shard of a scoped table, on every node (src/citus/citus.sql).
+    SELECT c.object, c.rule, c.severity, c.detail, c.fix FROM tenant._citus_shard_findings() c
 )
 SELECT * FROM findings AS f(object, rule, severity, detail, fix)
  ORDER BY CASE f.severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 ELSE 2 END, f.object, f.rule, f.detail

@@ -104,5 +104,11 @@ Datum Invoke(FunctionBody body, FunctionCallInfo fcinfo) {
   detail::RaiseCaptured(pg_error);
 }
 
+std::string RelationName(Oid relid) {
+  return PgCall([&] {
+    return std::string(quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid)));
+  });
+}
+
 }  // namespace bridge
 }  // namespace pg_tenant

@@ -123,6 +123,9 @@ auto PgCall(Fn &&fn) -> decltype(fn()) {
   ThrowCaughtPgError(context_before_call);
 }
 
+// "schema"."table" of a relation, quoted as needed: the one spelling of a table in messages.
+std::string RelationName(Oid relid);
+
 }  // namespace bridge
 }  // namespace pg_tenant
 

@@ -1,11 +1,15 @@
 // The context is the GUC pg_tenant.tenant_id, so that it follows PostgreSQL's own rules: SET LOCAL
 // and tenant.set() end with the transaction (pooler-safe), SET and tenant.set_session() last for
-// the session, RESET/DISCARD ALL clear it, and Citus propagates SET LOCAL to its workers.
+// the session, RESET/DISCARD ALL clear it. On Citus, tenant.set() runs a SET LOCAL that Citus
+// propagates to its workers.
 //
 // The check hook accepts only '' or a uuid (it may not read tables). Whether that tenant exists
 // and is active is checked by tenant.set() before setting, and by tenant.current_id() on first
 // read after any change of the value or of the registry, so a raw SET cannot skip validation.
 #include "context/context.hpp"
+
+#include "bridge/spi.hpp"
+#include "citus/citus.hpp"
 
 #include <string>
 
@@ -77,6 +81,30 @@ void AssignTenantId(const char *, void *extra) noexcept {
   ++context_version;
 }
 
+// Citus sends the SET LOCAL statements it sees go through ProcessUtility to every worker the
+// transaction uses (citus.propagate_set_commands = local); a value set with set_config_option
+// stays on this node, and the workers would see no tenant (no rows, never the wrong rows).
+bool CitusLoaded() { return GetConfigOption("citus.propagate_set_commands", true, false) != nullptr; }
+
+// SET LOCAL pg_tenant.tenant_id = value, as a statement Citus propagates (value: a canonical
+// uuid, or '' to leave). Citus's setting is 'local' for that statement only.
+void SetLocalForCitus(const char *value) {
+  spi::Session spi;
+  const std::string saved = bridge::PgCall([] {
+    return std::string(GetConfigOption("citus.propagate_set_commands", true, false));
+  });
+  bridge::PgCall([] {
+    (void)set_config_option("citus.propagate_set_commands", "local", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL,
+                            true, 0, false);
+  });
+  spi.Run(std::string("SET LOCAL pg_tenant.tenant_id = '") + value + "'");
+  bridge::PgCall([&] {
+    (void)set_config_option("citus.propagate_set_commands", saved.c_str(), PGC_USERSET, PGC_S_SESSION,
+                            GUC_ACTION_LOCAL, true, 0, false);
+  });
+  spi.Finish();
+}
+
 // Raises the documented error for an unknown or suspended tenant; else returns the record. The
 // name asked for is made into text only for the error (the hot path allocates nothing).
 template <typename AskedText>
@@ -119,6 +147,10 @@ namespace {
 
 Datum SetContext(FunctionCallInfo fcinfo, bool by_slug, GucAction action) {
   if (require_signed_context) throw SignedContextRequiredError();
+  if (action == GUC_ACTION_SET && CitusLoaded() && citus::Installed())
+    throw Error(ERRCODE_FEATURE_NOT_SUPPORTED, "tenant.set_session() cannot reach the Citus workers",
+                "Citus passes only transaction-local settings (SET LOCAL) to the workers.",
+                "Call tenant.set() in each transaction.");
   const pg_uuid_t id = ResolveArgument(fcinfo, by_slug).id;
   Enter(id, action);
   auto *result = static_cast<pg_uuid_t *>(bridge::PgCall([] { return palloc(sizeof(pg_uuid_t)); }));
@@ -167,9 +199,12 @@ void Enter(const pg_uuid_t &tenant, GucAction action) {
   memcpy(bytes.data(), tenant.data, UUID_LEN);
   FormatUuid(bytes, value);
   InternalAssignment internal;
-  bridge::PgCall([&] {
-    (void)set_config_option("pg_tenant.tenant_id", value, PGC_USERSET, PGC_S_SESSION, action, true, 0, false);
-  });
+  if (action == GUC_ACTION_LOCAL && CitusLoaded())
+    SetLocalForCitus(value);
+  else
+    bridge::PgCall([&] {
+      (void)set_config_option("pg_tenant.tenant_id", value, PGC_USERSET, PGC_S_SESSION, action, true, 0, false);
+    });
   // The caller has just validated this value against the current registry.
   validated_version = context_version;
   validated_generation = registry::Generation();
@@ -215,6 +250,8 @@ PG_TENANT_FUNCTION(pg_tenant_set_session_slug) { return SetContext(fcinfo, true,
 
 // tenant.reset(): leave the tenant context (transaction and session).
 PG_TENANT_FUNCTION(pg_tenant_reset) {
+  // On Citus the workers of this transaction leave the tenant too.
+  if (CitusLoaded() && bridge::PgCall([] { return IsTransactionBlock(); })) SetLocalForCitus("");
   bridge::PgCall([] {
     (void)set_config_option("pg_tenant.tenant_id", nullptr, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SET, true,
                             0, false);

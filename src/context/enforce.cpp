@@ -24,12 +24,6 @@ using bridge::PgCall;
 
 ExecutorStart_hook_type previous_executor_start = nullptr;
 
-std::string RelationName(Oid relid) {
-  return PgCall([&] {
-    return std::string(quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid)));
-  });
-}
-
 // A tenant-scoped table whose rows this entry's user sees through row level security.
 bool ScopedForUser(const RangeTblEntry *entry) {
   if (entry->rtekind != RTE_RELATION || !policy::IsScoped(entry->relid)) return false;
@@ -75,7 +69,7 @@ void Check(const PlannedStmt *statement) {
     const Oid table = PgCall([&] { return FirstScopedTable(statement); });
     if (OidIsValid(table))
       throw Error(errcodes::kNoTenantContext, "no tenant is set",
-                  "Table " + RelationName(table) + " is tenant-scoped, and pg_tenant.missing_context is error.",
+                  "Table " + bridge::RelationName(table) + " is tenant-scoped, and pg_tenant.missing_context is error.",
                   "Call tenant.set() first.");
     return;
   }
@@ -87,7 +81,7 @@ void Check(const PlannedStmt *statement) {
   const Oid table = PgCall([&] { return FirstScopedTableWritten(statement); });
   if (OidIsValid(table))
     throw Error(errcodes::kTenantReadOnly, "tenant \"" + slug + "\" is read-only",
-                "Table " + RelationName(table) + " may be read and deleted from, not inserted into or updated.",
+                "Table " + bridge::RelationName(table) + " may be read and deleted from, not inserted into or updated.",
                 "tenant.resume() makes it writable again.");
 }
 

@@ -1,7 +1,7 @@
 // The DDL door. PostgreSQL fires event triggers of one event in the order of their names; pg_tenant
 // has one trigger per event and writes the order of its steps here instead:
 //
-// ddl_command_end (CREATE TABLE [AS], SELECT INTO, CREATE SCHEMA, ALTER TABLE, ALTER POLICY,
+// ddl_command_end (CREATE TABLE [AS], SELECT INTO, CREATE SCHEMA, ALTER TABLE, CREATE/ALTER POLICY,
 // CREATE MATERIALIZED VIEW):
 //   1. guard: refuse a new table without the tenant column in a guarded schema (TN004) and any
 //      weakening of a protected table (TN005); auto_protect. First, so nothing below acts on
@@ -10,12 +10,15 @@
 //      protected in the same transaction.
 //   3. row quotas: partitions and children join or leave their parent's quota; its triggers
 //      stay ENABLE ALWAYS. After 2, so a new partition is protected before its rows are counted.
+//   4. citus policies (CREATE POLICY): the restrictive policy restored on Citus shards, no other
+//      policy on a protected Citus table (src/citus/citus.hpp).
 // sql_drop (every command that drops something):
 //   1. forget dropped tables (tenant.scoped_tables).
 //   2. guard: a dropped generated policy, foreign key or tenant column of a protected table.
 //   3. row quotas: dropped counted tables leave their quota; the others are recounted.
 #include "ddl/ddl.hpp"
 
+#include "citus/citus.hpp"
 #include "guard/guard.hpp"
 #include "policy/protect.hpp"
 #include "quotas/quotas.hpp"
@@ -29,6 +32,7 @@ constexpr Step kCommandEndSteps[] = {
     {"guard", guard::AfterCommand},
     {"protect new children", policy::ProtectNewChildren},
     {"row quotas", quotas::AfterCommand},
+    {"citus policies", citus::AfterCreatePolicy},
 };
 
 constexpr Step kSqlDropSteps[] = {

@@ -9,6 +9,8 @@
 // (pg_dump scripts run with row_security = off) pass through.
 #include "guard/guard.hpp"
 
+#include "citus/citus.hpp"
+
 #include "bridge/bridge.hpp"
 #include "bridge/errcodes.hpp"
 #include "bridge/spi.hpp"
@@ -68,6 +70,9 @@ void AssignGuardedSchemas(const char *, void *extra) noexcept { guarded_schemas 
 
 bool Bypassed() {
   if (enforce == kEnforceOff || creating_extension || policy::RunningProtectDdl()) return true;
+  // Citus's own connections run on this node what the coordinator's guard already judged
+  // (shells of new tables, shards, moves), with no exemptions or scoped tables of their own here.
+  if (citus::InternalBackend()) return true;
   // pg_dump and pg_restore scripts run with row_security = off; a superuser restoring a dump
   // recreates tables before their exemptions and policies, in that order.
   return !row_security && PgCall([] { return superuser(); });
@@ -93,11 +98,7 @@ void CheckScopedTable(Oid relid, const std::string &name, const std::string &col
             "policies. Run SELECT tenant.unprotect('" + name + "') first if this is intended.");
 }
 
-std::string QualifiedName(Oid relid) {
-  return PgCall([&] {
-    return std::string(quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid)));
-  });
-}
+using bridge::RelationName;
 
 // What the guard needs to know of a table a command made, moved or changed.
 struct TableFacts {
@@ -165,7 +166,7 @@ void CheckTenantColumn(ddl::Event &event, Oid relid, const TableFacts &t, const 
 
 void RefuseMaterializedView(Oid relid, const std::string &name) {
   std::string read;
-  for (Oid scoped : policy::ScopedTablesRead(relid)) read += (read.empty() ? "" : ", ") + QualifiedName(scoped);
+  for (Oid scoped : policy::ScopedTablesRead(relid)) read += (read.empty() ? "" : ", ") + RelationName(scoped);
   if (read.empty()) return;
   Violation(errcodes::kProtectionWeakened, "materialized view " + name + " reads tenant-scoped tables",
             "It would copy the rows of every tenant out of " + read +
@@ -212,7 +213,7 @@ bool CheckAlteredTable(const ddl::Event &event) {
     foreach (cell, find_all_inheritors(relid, NoLock, nullptr)) tables.push_back(lfirst_oid(cell));
   });
   for (Oid table : tables)
-    if (auto column = policy::ScopedColumn(table)) CheckScopedTable(table, QualifiedName(table), *column);
+    if (auto column = policy::ScopedColumn(table)) CheckScopedTable(table, RelationName(table), *column);
   return true;
 }
 
@@ -239,9 +240,9 @@ void CheckLinks(const ddl::Event &event) {
     if (!OidIsValid(parent) || !OidIsValid(child) || policy::ScopedColumn(parent)) continue;
     for (const policy::TreeNode &node : policy::TableTree(child)) {
       if (!policy::ScopedColumn(node.relid)) continue;
-      const std::string parent_name = QualifiedName(parent);
+      const std::string parent_name = RelationName(parent);
       Violation(errcodes::kProtectionWeakened,
-                "cannot put protected table " + QualifiedName(node.relid) + " under unprotected table " + parent_name,
+                "cannot put protected table " + RelationName(node.relid) + " under unprotected table " + parent_name,
                 "A query on " + parent_name +
                     " would read its rows without its policies: row level security is checked on the table a query names.",
                 "Protect " + parent_name + " first (SELECT tenant.protect('" + parent_name +
@@ -276,7 +277,7 @@ void CheckEntering(ddl::Event &event) {
 void CheckRule(const ddl::Event &event) {
   const Oid relid = event.rule_relid();
   if (!OidIsValid(relid) || !policy::ScopedColumn(relid)) return;
-  const std::string name = QualifiedName(relid);
+  const std::string name = RelationName(relid);
   Violation(errcodes::kProtectionWeakened, "cannot create a rule on protected table " + name,
             "A rule can copy or redirect every tenant's rows past row level security.",
             "Use a trigger written for the purpose, or unprotect the table first (SELECT tenant.unprotect('" + name +
@@ -292,6 +293,35 @@ bool IsGuardedSchema(const char *schema) {
   return false;
 }
 
+// On a Citus node, a shard of a protected table altered by a user (not by Citus): the shard
+// keeps row level security enabled and forced, and both generated policies (Citus copies them
+// to every shard, and the DDL door makes the guard policy restrictive there again).
+void CheckShard(ddl::Event &event, Oid shard) {
+  // From the relcache: Citus hides shards from queries on pg_class.
+  const bool rls_forced = PgCall([&] {
+    Relation rel = relation_open(shard, AccessShareLock);
+    const bool forced = rel->rd_rel->relrowsecurity && rel->rd_rel->relforcerowsecurity;
+    relation_close(rel, AccessShareLock);
+    return forced;
+  });
+  spi::Session &spi = event.Spi();
+  const auto rows = spi.Query(R"SQL(
+SELECT pg_catalog.count(*) FILTER (WHERE (p.polname OPERATOR(pg_catalog.=) 'tenant_isolation' AND p.polpermissive)
+                                      OR (p.polname OPERATOR(pg_catalog.=) 'tenant_isolation_guard' AND NOT p.polpermissive)),
+       pg_catalog.count(*)
+  FROM pg_catalog.pg_policy p
+ WHERE p.polrelid OPERATOR(pg_catalog.=) $1
+   AND p.polname OPERATOR(pg_catalog.=) ANY (ARRAY['tenant_isolation', 'tenant_isolation_guard'])
+)SQL",
+                              {{OIDOID, ObjectIdGetDatum(shard)}});
+  const bool generated = !rows.empty() && rows[0][1] != std::optional<std::string>("0");
+  const bool complete = !rows.empty() && rows[0][0] == std::optional<std::string>("2");
+  if (!generated || (complete && rls_forced)) return;
+  Violation(errcodes::kProtectionWeakened, "cannot weaken shard " + RelationName(shard) + " of a protected Citus table",
+            "Its row level security must stay enabled and forced, with both of pg_tenant's policies.",
+            "Change the distributed table on the coordinator; Citus applies it to every shard.");
+}
+
 void AfterCommand(ddl::Event &event) {
   const CommandTag tag = event.tag();
   const bool creates = tag == CMDTAG_CREATE_TABLE || tag == CMDTAG_CREATE_TABLE_AS || tag == CMDTAG_SELECT_INTO;
@@ -304,11 +334,16 @@ void AfterCommand(ddl::Event &event) {
   // Before any SQL of the guard's (which pins search_path): a SQL function's body is resolved
   // with the search_path the statement ran with.
   if (tag == CMDTAG_CREATE_MATERIALIZED_VIEW && OidIsValid(event.created_relid()))
-    return RefuseMaterializedView(event.created_relid(), QualifiedName(event.created_relid()));
+    return RefuseMaterializedView(event.created_relid(), RelationName(event.created_relid()));
   CheckLinks(event);
   CheckEntering(event);
   if (tag == CMDTAG_ALTER_SCHEMA) return;
   if (creates && NewTableIsFine(event)) return;
+  // A shard Citus creates in this backend (a placement on the coordinator): its table was judged.
+  if (creates && OidIsValid(event.created_relid()) && citus::IsKnownShard(event.created_relid())) return;
+  if (alters && OidIsValid(event.altered_relid()) && !policy::IsScoped(event.altered_relid()) &&
+      citus::IsKnownShard(event.altered_relid()))
+    return CheckShard(event, event.altered_relid());
   if (alters && CheckAlteredTable(event)) return;
   CheckCommands(event);
 }

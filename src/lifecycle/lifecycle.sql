@@ -54,7 +54,7 @@ END
 $$;
 COMMENT ON FUNCTION tenant.remove_hook(regprocedure) IS 'unregisters a provisioning hook; false when it was not registered';
 
--- Status changes, each with who, when and why.
+-- Status changes made by the functions below, each with who, when and why.
 CREATE TABLE tenant.status_history (
     tenant_id   uuid NOT NULL REFERENCES tenant.tenants (id) ON DELETE CASCADE,
     status      text NOT NULL,
@@ -63,29 +63,23 @@ CREATE TABLE tenant.status_history (
     changed_by  name NOT NULL DEFAULT pg_catalog.session_user()
 );
 CREATE INDEX status_history_tenant ON tenant.status_history (tenant_id, changed_at);
-COMMENT ON TABLE tenant.status_history IS 'every change of a tenant''s status or reason: who (the session user), when, why';
+COMMENT ON TABLE tenant.status_history IS 'every change of a tenant''s status or reason made by tenant.suspend, set_read_only or resume: who (the session user), when, why';
 SELECT pg_catalog.pg_extension_config_dump('tenant.status_history', '');
 REVOKE ALL ON tenant.status_history FROM PUBLIC;
 
--- A trigger, so that a direct UPDATE of tenant.tenants is recorded too.
-CREATE FUNCTION tenant._record_status() RETURNS trigger
-    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
-    AS $$
-BEGIN
-    INSERT INTO tenant.status_history (tenant_id, status, reason) VALUES (NEW.id, NEW.status, NEW.status_reason);
-    RETURN NULL;
-END
-$$;
-CREATE TRIGGER tenants_record_status AFTER UPDATE OF status, status_reason ON tenant.tenants
-    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status OR OLD.status_reason IS DISTINCT FROM NEW.status_reason)
-    EXECUTE FUNCTION tenant._record_status();
-
+-- Records the change here, not in a trigger: on Citus a trigger of tenant.tenants also fires on
+-- each shard of it, where it must not write other tables.
 CREATE FUNCTION tenant._set_status(id uuid, new_status text, reason text) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     AS $$
 BEGIN
     PERFORM tenant._check_tenant($1);
-    UPDATE tenant.tenants t SET status = $2, status_reason = $3 WHERE t.id OPERATOR(pg_catalog.=) $1;
+    UPDATE tenant.tenants t SET status = $2, status_reason = $3
+     WHERE t.id OPERATOR(pg_catalog.=) $1
+       AND (t.status IS DISTINCT FROM $2 OR t.status_reason IS DISTINCT FROM $3);
+    IF FOUND THEN
+        INSERT INTO tenant.status_history (tenant_id, status, reason) VALUES ($1, $2, $3);
+    END IF;
 END
 $$;
 
@@ -303,7 +297,7 @@ $$;
 COMMENT ON FUNCTION tenant.import(uuid, text) IS 'loads a tenant.export() into a tenant without rows (same or another id)';
 
 REVOKE ALL ON FUNCTION tenant._run_create_hooks(uuid), tenant.on_create(regprocedure, integer),
-    tenant.remove_hook(regprocedure), tenant._record_status(), tenant._set_status(uuid, text, text),
+    tenant.remove_hook(regprocedure), tenant._set_status(uuid, text, text),
     tenant.suspend(uuid), tenant.suspend(uuid, text), tenant.set_read_only(uuid, text), tenant.resume(uuid),
     tenant._scoped_tables_children_first(), tenant.purge(uuid, boolean),
     tenant.export(uuid), tenant.import(uuid, text)

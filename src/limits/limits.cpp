@@ -2,6 +2,7 @@
 
 #include "bridge/cache.hpp"
 #include "bridge/errcodes.hpp"
+#include "citus/citus.hpp"
 #include "registry/registry.hpp"
 
 namespace pg_tenant::limits {
@@ -52,18 +53,28 @@ void Reset() {
       t.plan_limits = get_relname_relid("plan_limits", schema);
       t.plan_limits_pkey = get_relname_relid("plan_limits_pkey", schema);
     }
-    if (OidIsValid(t.tenant_limits) && OidIsValid(t.plan_limits)) {
-      t.tenant_tenant_id = get_attnum(t.tenant_limits, "tenant_id");
-      t.tenant_resource = get_attnum(t.tenant_limits, "resource");
-      t.tenant_limit = get_attnum(t.tenant_limits, "limit");
-      t.tenant_period = get_attnum(t.tenant_limits, "period");
-      t.plan_plan = get_attnum(t.plan_limits, "plan");
-      t.plan_resource = get_attnum(t.plan_limits, "resource");
-      t.plan_limit = get_attnum(t.plan_limits, "limit");
-      t.plan_period = get_attnum(t.plan_limits, "period");
-    }
     tables = t;
   });
+  if (OidIsValid(tables.tenant_limits) && OidIsValid(tables.plan_limits) && OidIsValid(tables.tenant_limits_pkey) &&
+      OidIsValid(tables.plan_limits_pkey)) {
+    // On Citus, this node's shard of the reference tables (citus::RowsOf).
+    const citus::LocalRows tenant_rows = citus::RowsOf(tables.tenant_limits, tables.tenant_limits_pkey);
+    const citus::LocalRows plan_rows = citus::RowsOf(tables.plan_limits, tables.plan_limits_pkey);
+    tables.tenant_limits = tenant_rows.table;
+    tables.tenant_limits_pkey = tenant_rows.index;
+    tables.plan_limits = plan_rows.table;
+    tables.plan_limits_pkey = plan_rows.index;
+    PgCall([] {
+      tables.tenant_tenant_id = get_attnum(tables.tenant_limits, "tenant_id");
+      tables.tenant_resource = get_attnum(tables.tenant_limits, "resource");
+      tables.tenant_limit = get_attnum(tables.tenant_limits, "limit");
+      tables.tenant_period = get_attnum(tables.tenant_limits, "period");
+      tables.plan_plan = get_attnum(tables.plan_limits, "plan");
+      tables.plan_resource = get_attnum(tables.plan_limits, "resource");
+      tables.plan_limit = get_attnum(tables.plan_limits, "limit");
+      tables.plan_period = get_attnum(tables.plan_limits, "period");
+    });
+  }
   if (!OidIsValid(tables.tenant_limits_pkey) || !OidIsValid(tables.plan_limits_pkey) ||
       tables.tenant_period == InvalidAttrNumber || tables.plan_period == InvalidAttrNumber)
     throw Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "the pg_tenant limit tables are not installed in this database",

@@ -7,6 +7,8 @@
 // ROLLBACK.
 #include "meters/meter.hpp"
 
+#include "citus/citus.hpp"
+
 #include "bridge/bridge.hpp"
 #include "bridge/errcodes.hpp"
 #include "bridge/settings.hpp"
@@ -360,6 +362,28 @@ int64 CurrentWindowStart(Period period, TimestampTz now) {
 
 // tenant.meter / tenant.try_meter. Returns whether the amount was counted; *left is what the
 // limit leaves after it (nullopt when unlimited).
+// Shared-memory meters count per server. In a Citus cluster each node would count alone, so a
+// tenant would get the limit once per node: workers refuse them, and the coordinator (where the
+// application's calls arrive) warns once per session. Redis counts across the cluster. Looked
+// up on the first shared-memory meter call of a session.
+enum class CitusNode { kUnknown, kNone, kCoordinator, kWorker };
+CitusNode citus_node = CitusNode::kUnknown;
+
+void CheckShmemMeterOnCitus() {
+  if (citus_node == CitusNode::kUnknown)
+    citus_node = !citus::Installed() ? CitusNode::kNone : citus::IsWorker() ? CitusNode::kWorker : CitusNode::kCoordinator;
+  if (citus_node == CitusNode::kNone) return;
+  constexpr const char *kHint = "Set pg_tenant.meter_backend = redis on every node: Redis counts across the cluster.";
+  if (citus_node == CitusNode::kWorker)
+    throw Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "shared-memory meters are refused on a Citus worker",
+                "They count on one node only; the coordinator counts the calls that reach it.", kHint);
+  citus_node = CitusNode::kNone;  // warned once
+  PgCall([&] {
+    ereport(WARNING, (errcode(ERRCODE_WARNING), errmsg("shared-memory meters count on this Citus coordinator only"),
+                      errdetail("Calls made on the workers are refused, not counted."), errhint("%s", kHint)));
+  });
+}
+
 bool Meter(FunctionCallInfo fcinfo, bool raise, std::optional<uint64> *left) {
   if (meter_table == nullptr)
     throw Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "tenant meters need pg_tenant in shared_preload_libraries",
@@ -382,6 +406,7 @@ bool Meter(FunctionCallInfo fcinfo, bool raise, std::optional<uint64> *left) {
   key.tenant = tenant;
   memcpy(key.resource, resource.data(), resource.size());
   key.window_start = CurrentWindowStart(limit.period, GetCurrentTimestamp());
+  if (meter_backend == kBackendShmem) CheckShmemMeterOnCitus();
   const Count count =
       meter_backend == kBackendRedis
           ? CountInRedis(key, limit.period, static_cast<uint64>(amount), limit.limited, limit.value)

@@ -46,12 +46,15 @@ std::vector<std::string> ProtectStatements(const TableState &state) {
   const std::string table = QualifiedName(state.schema, state.table);
   const std::string column = QuoteIdent(state.column);
   if (!state.parent_sets_column) {
-    if (!state.column_default_is_current_id)
+    if (!state.column_default_is_current_id) {
+      if (state.citus_table) out.push_back("SELECT pg_catalog.set_config('citus.enable_ddl_propagation', 'off', true)");
       out.push_back("ALTER TABLE " + table + " ALTER COLUMN " + column + " SET DEFAULT tenant.current_id()");
+      if (state.citus_table) out.push_back("SELECT pg_catalog.set_config('citus.enable_ddl_propagation', 'on', true)");
+    }
     if (!state.column_not_null) out.push_back("ALTER TABLE " + table + " ALTER COLUMN " + column + " SET NOT NULL");
   }
   if (!state.parent_creates_key_and_index) {
-    if (!state.has_tenant_foreign_key)
+    if (!state.has_tenant_foreign_key && !state.registry_distributed)
       out.push_back("ALTER TABLE " + table + " ADD FOREIGN KEY (" + column +
                     ") REFERENCES tenant.tenants (id) ON DELETE CASCADE");
     if (!state.has_leading_index) out.push_back("CREATE INDEX ON " + table + " (" + column + ")");

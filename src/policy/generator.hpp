@@ -33,6 +33,13 @@ struct TableState {
   // its partitions.
   bool parent_sets_column = false;
   bool parent_creates_key_and_index = false;
+  // Citus: the table is a Citus table (its column default is set on the coordinator's table
+  // only: Citus refuses to alter a distribution column on the shards, and evaluates defaults on
+  // the coordinator); the registry is distributed (no foreign key to tenant.tenants: Citus would
+  // turn a local table into a Citus local table, and ask whoever moves a shard to own the
+  // registry; the policies' WITH CHECK already admits only the current, registered tenant).
+  bool citus_table = false;
+  bool registry_distributed = false;
 };
 
 // Always double-quoted ("" doubles an embedded quote): right for any name, reserved word,

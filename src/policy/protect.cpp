@@ -9,6 +9,8 @@
 #include "bridge/spi.hpp"
 #include "policy/generator.hpp"
 #include "policy/protect.hpp"
+
+#include "citus/citus.hpp"
 #include "policy/protection.hpp"
 
 #include <optional>
@@ -85,6 +87,10 @@ Table ReadTable(Oid relid, const std::string &column) {
   t.state.rls_forced = p.rls_forced;
   t.state.isolation_policy = p.isolation_policy;
   t.state.guard_policy = p.guard_policy;
+  if (citus::Installed()) {
+    t.state.citus_table = citus::IsCitusTable(relid);
+    t.state.registry_distributed = citus::RegistryDistributed();
+  }
   return t;
 }
 

@@ -1,5 +1,7 @@
 #include "policy/protection.hpp"
 
+#include "citus/citus.hpp"
+
 #include "bridge/cache.hpp"
 
 #include <cstring>
@@ -186,7 +188,8 @@ std::vector<std::string> MissingProtection(Oid relid, const std::string &column)
   std::vector<std::string> missing;
   if (!p.column_is_uuid) missing.push_back("tenant column " + QuoteIdent(column) + " is not uuid");
   if (!p.column_not_null) missing.push_back("tenant column " + QuoteIdent(column) + " is nullable");
-  if (!p.has_tenant_foreign_key) missing.push_back("the foreign key to tenant.tenants is gone");
+  if (!p.has_tenant_foreign_key && !citus::RegistryDistributed())
+    missing.push_back("the foreign key to tenant.tenants is gone");
   if (!p.rls_enabled) missing.push_back("row level security is disabled");
   if (!p.rls_forced) missing.push_back("row level security is not forced");
   if (p.isolation_policy != PolicyState::kCurrent)

@@ -294,6 +294,11 @@ BEGIN
             DETAIL = 'A statement on its parent would not fire its triggers.',
             HINT = 'Count the rows of the parent: tenant.limit_rows(parent, resource) counts every partition and child.';
     END IF;
+    IF tenant._is_citus_table(p_rel) THEN
+        RAISE EXCEPTION 'table % is a Citus table: its rows cannot be counted exactly', p_rel USING ERRCODE = '0A000',
+            DETAIL = 'A row quota counts in triggers, and Citus does not run triggers of a distributed table where all its rows meet.',
+            HINT = 'Count with tenant.meter() and pg_tenant.meter_backend = redis: Redis counts across the Citus cluster.';
+    END IF;
     SELECT q.resource, q.root INTO existing FROM tenant.row_quotas q WHERE q.relid OPERATOR(pg_catalog.=) p_rel;
     IF FOUND AND existing.resource OPERATOR(pg_catalog.<>) p_resource THEN
         RAISE EXCEPTION 'table % already counts rows for "%"', p_rel, existing.resource USING ERRCODE = '55000',

@@ -3,6 +3,7 @@
 #include "registry/slug.hpp"
 
 #include "bridge/cache.hpp"
+#include "citus/citus.hpp"
 #include "bridge/errcodes.hpp"
 #include "common/uuid_text.hpp"
 
@@ -13,10 +14,14 @@ namespace {
 
 using bridge::PgCall;
 
-// Where the registry lives in this database; resolved lazily, forgotten on invalidation.
+// Where the registry lives in this database; resolved lazily, forgotten on invalidation. The
+// tables' rows are read from tenants_rows and plans_rows: the tables themselves, or on Citus their
+// shard on this node (citus::RowsOf), with the shard's indexes.
 struct RegistryOids {
   Oid tenants = InvalidOid;
   Oid plans = InvalidOid;
+  Oid tenants_rows = InvalidOid;
+  Oid plans_rows = InvalidOid;
   Oid tenants_pkey = InvalidOid;
   Oid tenants_slug_key = InvalidOid;
   Oid plans_pkey = InvalidOid;
@@ -48,7 +53,8 @@ int64 cache_misses = 0;
 int64 cache_resets = 0;
 
 void OnRelcacheInvalidation(Datum, Oid relid) noexcept {
-  if (relid == InvalidOid || (oids_valid && (relid == oids.tenants || relid == oids.plans))) {
+  if (relid == InvalidOid || (oids_valid && (relid == oids.tenants || relid == oids.plans ||
+                                               relid == oids.tenants_rows || relid == oids.plans_rows))) {
     cache_valid = false;
     oids_valid = false;
     ++generation;
@@ -76,20 +82,28 @@ void ResolveOids() {
     r.tenants_pkey = get_relname_relid("tenants_pkey", schema);
     r.tenants_slug_key = get_relname_relid("tenants_slug_key", schema);
     r.plans_pkey = get_relname_relid("plans_pkey", schema);
-    if (OidIsValid(r.plans)) {
-      r.att_plan_name = get_attnum(r.plans, "name");
-      r.att_plan_features = get_attnum(r.plans, "features");
-      r.att_plan_upgrade_url = get_attnum(r.plans, "upgrade_url");
-    }
-    if (OidIsValid(r.tenants)) {
-      r.att_id = get_attnum(r.tenants, "id");
-      r.att_slug = get_attnum(r.tenants, "slug");
-      r.att_plan = get_attnum(r.tenants, "plan");
-      r.att_status = get_attnum(r.tenants, "status");
-      r.att_features = get_attnum(r.tenants, "feature_overrides");
-    }
     return r;
   });
+  if (OidIsValid(found.tenants) && OidIsValid(found.plans) && OidIsValid(found.tenants_pkey) &&
+      OidIsValid(found.tenants_slug_key) && OidIsValid(found.plans_pkey)) {
+    const citus::LocalRows tenants_by_id = citus::RowsOf(found.tenants, found.tenants_pkey);
+    found.tenants_rows = tenants_by_id.table;
+    found.tenants_pkey = tenants_by_id.index;
+    found.tenants_slug_key = citus::RowsOf(found.tenants, found.tenants_slug_key).index;
+    const citus::LocalRows plans = citus::RowsOf(found.plans, found.plans_pkey);
+    found.plans_rows = plans.table;
+    found.plans_pkey = plans.index;
+    PgCall([&] {
+      found.att_plan_name = get_attnum(found.plans_rows, "name");
+      found.att_plan_features = get_attnum(found.plans_rows, "features");
+      found.att_plan_upgrade_url = get_attnum(found.plans_rows, "upgrade_url");
+      found.att_id = get_attnum(found.tenants_rows, "id");
+      found.att_slug = get_attnum(found.tenants_rows, "slug");
+      found.att_plan = get_attnum(found.tenants_rows, "plan");
+      found.att_status = get_attnum(found.tenants_rows, "status");
+      found.att_features = get_attnum(found.tenants_rows, "feature_overrides");
+    });
+  }
   if (!OidIsValid(found.tenants) || !OidIsValid(found.plans) || !OidIsValid(found.tenants_pkey) ||
       !OidIsValid(found.tenants_slug_key) || found.att_id == InvalidAttrNumber ||
       found.att_slug == InvalidAttrNumber || found.att_plan == InvalidAttrNumber ||
@@ -120,7 +134,7 @@ bool FetchTenant(Oid index, AttrNumber key_attribute, RegProcedure equality, Dat
                  TenantRecord *out) {
   return PgCall([&] {
     bool found = false;
-    Relation rel = table_open(oids.tenants, AccessShareLock);
+    Relation rel = table_open(oids.tenants_rows, AccessShareLock);
     ScanKeyData key;
     ScanKeyEntryInitialize(&key, 0, key_attribute, BTEqualStrategyNumber, InvalidOid, DEFAULT_COLLATION_OID,
                            equality, key_value);
@@ -152,7 +166,7 @@ bool FetchTenant(Oid index, AttrNumber key_attribute, RegProcedure equality, Dat
     table_close(rel, AccessShareLock);
     if (found) {
       // The plan's defaults, overridden by the tenant's own flags (jsonb ||).
-      Relation plans = table_open(oids.plans, AccessShareLock);
+      Relation plans = table_open(oids.plans_rows, AccessShareLock);
       ScanKeyEntryInitialize(&key, 0, oids.att_plan_name, BTEqualStrategyNumber, InvalidOid, DEFAULT_COLLATION_OID,
                              F_TEXTEQ, CStringGetTextDatum(out->plan));
       SysScanDesc plan_scan = systable_beginscan(plans, oids.plans_pkey, true, nullptr, 1, &key);
@@ -244,7 +258,7 @@ bool PlanExists(std::string_view plan) {
   EnsureReady();
   const std::string name(plan);
   return PgCall([&] {
-    Relation plans = table_open(oids.plans, AccessShareLock);
+    Relation plans = table_open(oids.plans_rows, AccessShareLock);
     ScanKeyData key;
     ScanKeyEntryInitialize(&key, 0, oids.att_plan_name, BTEqualStrategyNumber, InvalidOid, DEFAULT_COLLATION_OID,
                            F_TEXTEQ, CStringGetTextDatum(name.c_str()));

@@ -44,13 +44,15 @@ COMMENT ON TABLE tenant.tenants IS 'One row per tenant; read by tenant.set() and
 COMMENT ON COLUMN tenant.tenants.status IS 'active; read_only (reads and deletes only, TN010); suspended (cannot be entered, TN002)';
 COMMENT ON COLUMN tenant.tenants.status_reason IS 'why the tenant is suspended or read-only (tenant.suspend, tenant.set_read_only)';
 
--- Keep updated_at current; an edit to the seeded plan makes it an ordinary row.
+-- Keep updated_at current; an edit to the seeded plan makes it an ordinary row (the argument
+-- names the plans trigger: on Citus the triggers also fire on the registry's shards, whose
+-- names differ).
 CREATE FUNCTION tenant._touch_updated_at() RETURNS trigger
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
     AS $$
 BEGIN
     NEW.updated_at := pg_catalog.now();
-    IF TG_TABLE_NAME OPERATOR(pg_catalog.=) 'plans' THEN
+    IF TG_NARGS OPERATOR(pg_catalog.>) 0 AND TG_ARGV[0] OPERATOR(pg_catalog.=) 'plans' THEN
         NEW.builtin := false;
     END IF;
     RETURN NEW;
@@ -59,15 +61,20 @@ $$;
 CREATE TRIGGER tenants_touch_updated_at BEFORE UPDATE ON tenant.tenants
     FOR EACH ROW EXECUTE FUNCTION tenant._touch_updated_at();
 CREATE TRIGGER plans_touch_updated_at BEFORE UPDATE ON tenant.plans
-    FOR EACH ROW EXECUTE FUNCTION tenant._touch_updated_at();
+    FOR EACH ROW EXECUTE FUNCTION tenant._touch_updated_at('plans');
 
 -- pg_dump dumps every plan row, the seeded one too, and the restore's CREATE EXTENSION seeds it
 -- again: a restored row for a plan that is still the untouched seed replaces the seed instead
--- of failing on the primary key, so no edit of a plan is lost and nothing collides.
+-- of failing on the primary key, so no edit of a plan is lost and nothing collides. Only on the
+-- table itself: on Citus the trigger also fires on the registry's shards (as Citus copies rows
+-- into them), where it must not write.
 CREATE FUNCTION tenant._merge_seeded_plan() RETURNS trigger
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
     AS $$
 BEGIN
+    IF TG_TABLE_NAME OPERATOR(pg_catalog.<>) 'plans' THEN
+        RETURN NEW;
+    END IF;
     IF EXISTS (SELECT 1 FROM tenant.plans p
                WHERE p.name OPERATOR(pg_catalog.=) NEW.name AND p.builtin) THEN
         DELETE FROM tenant.plans p WHERE p.name OPERATOR(pg_catalog.=) NEW.name AND p.builtin;

@@ -30,8 +30,8 @@ log=$(mktemp)
 psql -X -q -v ON_ERROR_STOP=1 -d $db -c "SET client_min_messages = debug1" \
   -c "CREATE TABLE public.door_items_1 PARTITION OF public.door_items FOR VALUES WITH (MODULUS 2, REMAINDER 1)" \
   2>"$log" >/dev/null
-check_eq "ddl_command_end: guard, then protect new children, then row quotas" \
-  "guard,protect new children,row quotas" "$(steps "$log" ddl_command_end)"
+check_eq "ddl_command_end: guard, then protect new children, then row quotas, then citus policies" \
+  "guard,protect new children,row quotas,citus policies" "$(steps "$log" ddl_command_end)"
 check "the DDL that protect runs passes the door too (nested)" grep -q "protect new children (nested)" "$log"
 check_eq "the new partition was protected in the same statement" "1" \
   "$(q $db "SELECT count(*) FROM tenant.scoped_tables WHERE relid = 'public.door_items_1'::regclass")"

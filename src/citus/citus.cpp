@@ -1,0 +1,135 @@
+#include "citus/citus.hpp"
+
+#include "bridge/errcodes.hpp"
+#include "bridge/spi.hpp"
+#include "ddl/event.hpp"
+#include "policy/generator.hpp"
+#include "policy/protect.hpp"
+#include "policy/protection.hpp"
+
+#include <string>
+
+namespace pg_tenant::citus {
+namespace {
+
+using bridge::PgCall;
+
+// Citus's prefix for the application_name of the connections it opens between nodes
+// (connection_management.h); Citus itself trusts it the same way.
+constexpr const char *kInternalApplicationPrefix = "citus_internal gpid=";
+
+// The shard of table placed on this node, or nullopt.
+std::optional<std::string> LocalShardId(spi::Session &spi, Oid table) {
+  const auto rows = spi.Query(
+      "SELECT s.shardid FROM pg_catalog.pg_dist_shard s "
+      "JOIN pg_catalog.pg_dist_placement p ON p.shardid OPERATOR(pg_catalog.=) s.shardid "
+      "WHERE s.logicalrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass "
+      "AND p.groupid OPERATOR(pg_catalog.=) (SELECT g.groupid FROM pg_catalog.pg_dist_local_group g) "
+      "ORDER BY s.shardid LIMIT 1",
+      {{OIDOID, ObjectIdGetDatum(table)}});
+  if (rows.empty() || !rows[0][0]) return std::nullopt;
+  return rows[0][0];
+}
+
+// Citus names a shard and its indexes <name>_<shardid> (in the schema of the table).
+Oid ShardRelation(Oid relation, const std::string &shard_id) {
+  return PgCall([&] {
+    const std::string name = std::string(get_rel_name(relation)) + "_" + shard_id;
+    return get_relname_relid(name.c_str(), get_rel_namespace(relation));
+  });
+}
+
+}  // namespace
+
+bool Installed() {
+  return PgCall([] { return OidIsValid(get_extension_oid("citus", true)); });
+}
+
+bool IsCitusTable(Oid table) {
+  if (!Installed()) return false;
+  spi::Session spi;
+  const auto rows = spi.Query(
+      "SELECT 1 FROM pg_catalog.pg_dist_partition d WHERE d.logicalrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
+      {{OIDOID, ObjectIdGetDatum(table)}});
+  spi.Finish();
+  return !rows.empty();
+}
+
+LocalRows RowsOf(Oid table, Oid index) {
+  if (!IsCitusTable(table)) return {table, index};
+  spi::Session spi;
+  const auto shard_id = LocalShardId(spi, table);
+  spi.Finish();
+  if (!shard_id)
+    throw Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                "table " + bridge::RelationName(table) + " is a Citus table with no shard on this node",
+                "pg_tenant reads the registry from the copy of its reference tables on each node.",
+                "On the coordinator, run SELECT citus_set_coordinator_host(...) so that it holds the reference "
+                "tables too (README, section Citus).");
+  LocalRows rows{ShardRelation(table, *shard_id), ShardRelation(index, *shard_id)};
+  if (!OidIsValid(rows.table) || !OidIsValid(rows.index))
+    throw Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                "the shard " + *shard_id + " of " + bridge::RelationName(table) + " or its index is missing on this node");
+  return rows;
+}
+
+bool RegistryDistributed() {
+  if (!Installed()) return false;
+  const Oid tenants = PgCall([] {
+    const Oid schema = get_namespace_oid("tenant", true);
+    return OidIsValid(schema) ? get_relname_relid("tenants", schema) : InvalidOid;
+  });
+  return OidIsValid(tenants) && IsCitusTable(tenants);
+}
+
+bool IsWorker() {
+  if (!Installed()) return false;
+  spi::Session spi;
+  const auto rows = spi.Query("SELECT g.groupid OPERATOR(pg_catalog.<>) 0 FROM pg_catalog.pg_dist_local_group g");
+  spi.Finish();
+  return !rows.empty() && rows[0][0] == std::optional<std::string>("t");
+}
+
+bool InternalBackend() {
+  return application_name != nullptr &&
+         strncmp(application_name, kInternalApplicationPrefix, strlen(kInternalApplicationPrefix)) == 0;
+}
+
+bool IsKnownShard(Oid relid) {
+  if (!Installed()) return false;
+  spi::Session spi;
+  const auto rows = spi.Query("SELECT pg_catalog.relation_is_a_known_shard($1::pg_catalog.regclass)",
+                              {{OIDOID, ObjectIdGetDatum(relid)}});
+  spi.Finish();
+  return !rows.empty() && rows[0][0] == std::optional<std::string>("t");
+}
+
+void AfterCreatePolicy(ddl::Event &event) {
+  if (event.tag() != CMDTAG_CREATE_POLICY) return;
+  const auto *statement = reinterpret_cast<const CreatePolicyStmt *>(event.parsetree());
+  const Oid relid = PgCall([&] { return RangeVarGetRelid(statement->table, NoLock, true); });
+  if (!OidIsValid(relid) || !Installed()) return;
+  // pg_tenant creates tenant_isolation_guard AS RESTRICTIVE only: arriving permissive, it is
+  // Citus's copy (on a shard as it is created, moved or split, on a worker or a coordinator).
+  if (statement->permissive && policy::kGuardPolicy == statement->policy_name) {
+    spi::Session &spi = event.Spi();
+    spi::AsRole as_owner(event.Owner());
+    spi.Execute("SELECT tenant._restore_restrictive_guard($1::pg_catalog.regclass)", {{OIDOID, ObjectIdGetDatum(relid)}});
+    return;
+  }
+  if (policy::RunningProtectDdl() || !policy::IsScoped(relid) || !IsCitusTable(relid)) return;
+  throw Error(errcodes::kProtectionWeakened,
+              "cannot add policy \"" + std::string(statement->policy_name) + "\" to protected Citus table " +
+                  bridge::RelationName(relid),
+              "Citus copies policies to the shards without AS RESTRICTIVE: there, another policy would widen "
+              "what a tenant sees.",
+              "Keep tenant isolation to pg_tenant's policies; restrict further in views or in the application.");
+}
+
+}  // namespace pg_tenant::citus
+
+using namespace pg_tenant;
+
+// tenant._is_citus_table(rel regclass) returns boolean.
+PG_TENANT_FUNCTION(pg_tenant_is_citus_table) { PG_RETURN_BOOL(citus::IsCitusTable(PG_GETARG_OID(0))); }
+
