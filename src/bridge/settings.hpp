@@ -4,6 +4,8 @@
 
 #include "bridge/pg.hpp"
 
+#include <string>
+
 namespace pg_tenant::bridge {
 
 // A secret may be set in postgresql.conf, by ALTER SYSTEM or by SET, never by ALTER DATABASE/ROLE
@@ -11,6 +13,33 @@ namespace pg_tenant::bridge {
 // role can read (pg_db_role_setting, pg_proc). For a check hook: true when the source is refused,
 // with the GUC error (55P02) set.
 bool RefuseSecretSource(const char *name, GucSource source) noexcept;
+
+// The whole check hook of a setting that holds a secret: an empty value passes; a refused source
+// fails (above); then parse(value, &error) says whether the value is valid. An invalid value is
+// refused (22023) as "invalid <what>: <error>" with the hint. A C++ exception of the parser
+// (bad_alloc) refuses the value: nothing escapes; the message is copied out before the parser's
+// strings go away.
+template <typename Parse>
+bool CheckSecretSetting(const char *name, const char *what, const char *hint, const char *value, GucSource source,
+                        Parse &&parse) noexcept {
+  if (value == nullptr || value[0] == '\0') return true;
+  if (RefuseSecretSource(name, source)) return false;
+  char message[256] = "out of memory while reading it";
+  bool valid = false;
+  try {
+    std::string error;
+    valid = parse(value, &error);
+    if (!valid) strlcpy(message, error.c_str(), sizeof(message));
+  } catch (...) {
+    valid = false;
+  }
+  if (!valid) {
+    GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
+    GUC_check_errmsg("invalid %s: %s", what, message);
+    GUC_check_errhint("%s", hint);
+  }
+  return valid;
+}
 
 // For pure parsers that hold no resources (jsonb_in, the raw SQL parser): runs fn, and a
 // PostgreSQL error it raises is flushed and reported as false. Never for anything that takes

@@ -41,8 +41,14 @@ Oid ShardRelation(Oid relation, const std::string &shard_id) {
 
 }  // namespace
 
+bool Loaded() {
+  static int loaded = -1;
+  if (loaded < 0) loaded = PgCall([] { return GetConfigOption("citus.propagate_set_commands", true, false) != nullptr; });
+  return loaded == 1;
+}
+
 bool Installed() {
-  return PgCall([] { return OidIsValid(get_extension_oid("citus", true)); });
+  return Loaded() && PgCall([] { return OidIsValid(get_extension_oid("citus", true)); });
 }
 
 bool IsCitusTable(Oid table) {

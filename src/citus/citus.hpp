@@ -13,7 +13,11 @@
 
 namespace pg_tenant::citus {
 
-// The citus extension is installed in this database.
+// The citus library is loaded in this server (it must come first in shared_preload_libraries):
+// looked up once per backend. Without it nothing below needs a catalog look-up.
+bool Loaded();
+
+// The citus extension is installed in this database (and its library loaded).
 bool Installed();
 
 // Where this node keeps the rows of a table. For a table Citus does not manage: the table itself

@@ -84,8 +84,6 @@ void AssignTenantId(const char *, void *extra) noexcept {
 // Citus sends the SET LOCAL statements it sees go through ProcessUtility to every worker the
 // transaction uses (citus.propagate_set_commands = local); a value set with set_config_option
 // stays on this node, and the workers would see no tenant (no rows, never the wrong rows).
-bool CitusLoaded() { return GetConfigOption("citus.propagate_set_commands", true, false) != nullptr; }
-
 // SET LOCAL pg_tenant.tenant_id = value, as a statement Citus propagates (value: a canonical
 // uuid, or '' to leave). Citus's setting is 'local' for that statement only.
 void SetLocalForCitus(const char *value) {
@@ -147,7 +145,7 @@ namespace {
 
 Datum SetContext(FunctionCallInfo fcinfo, bool by_slug, GucAction action) {
   if (require_signed_context) throw SignedContextRequiredError();
-  if (action == GUC_ACTION_SET && CitusLoaded() && citus::Installed())
+  if (action == GUC_ACTION_SET && citus::Installed())
     throw Error(ERRCODE_FEATURE_NOT_SUPPORTED, "tenant.set_session() cannot reach the Citus workers",
                 "Citus passes only transaction-local settings (SET LOCAL) to the workers.",
                 "Call tenant.set() in each transaction.");
@@ -199,7 +197,9 @@ void Enter(const pg_uuid_t &tenant, GucAction action) {
   memcpy(bytes.data(), tenant.data, UUID_LEN);
   FormatUuid(bytes, value);
   InternalAssignment internal;
-  if (action == GUC_ACTION_LOCAL && CitusLoaded())
+  // Outside a transaction block the value ends with the statement: nothing to pass on (and
+  // SET LOCAL would warn).
+  if (action == GUC_ACTION_LOCAL && citus::Loaded() && bridge::PgCall([] { return IsTransactionBlock(); }))
     SetLocalForCitus(value);
   else
     bridge::PgCall([&] {
@@ -251,7 +251,7 @@ PG_TENANT_FUNCTION(pg_tenant_set_session_slug) { return SetContext(fcinfo, true,
 // tenant.reset(): leave the tenant context (transaction and session).
 PG_TENANT_FUNCTION(pg_tenant_reset) {
   // On Citus the workers of this transaction leave the tenant too.
-  if (CitusLoaded() && bridge::PgCall([] { return IsTransactionBlock(); })) SetLocalForCitus("");
+  if (citus::Loaded() && bridge::PgCall([] { return IsTransactionBlock(); })) SetLocalForCitus("");
   bridge::PgCall([] {
     (void)set_config_option("pg_tenant.tenant_id", nullptr, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SET, true,
                             0, false);

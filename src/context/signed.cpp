@@ -27,23 +27,10 @@ constexpr int64 kClockSkewSeconds = 60;  // an issued-at this far in the future 
 char *context_secret = nullptr;  // key_id:secret[, ...], superuser-only, owned by guc.c
 
 bool CheckContextSecret(char **newval, void **, GucSource source) noexcept {
-  if (*newval == nullptr || (*newval)[0] == '\0') return true;
-  if (bridge::RefuseSecretSource("pg_tenant.context_secret", source)) return false;
-  char message[256] = "out of memory while reading the keys";
-  bool valid = false;
-  try {
-    std::string error;
-    valid = token::ParseKeys(*newval, &error).has_value();
-    if (!valid) strlcpy(message, error.c_str(), sizeof(message));
-  } catch (...) {
-    valid = false;
-  }
-  if (!valid) {
-    GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
-    GUC_check_errmsg("invalid pg_tenant.context_secret: %s", message);
-    GUC_check_errhint("The form is key_id:secret[, key_id:secret]; each secret has at least 32 bytes.");
-  }
-  return valid;
+  return bridge::CheckSecretSetting(
+      "pg_tenant.context_secret", "pg_tenant.context_secret",
+      "The form is key_id:secret[, key_id:secret]; each secret has at least 32 bytes.", *newval, source,
+      [](const char *value, std::string *error) { return token::ParseKeys(value, error).has_value(); });
 }
 
 std::vector<token::Key> Keys() {

@@ -341,7 +341,7 @@ void AfterCommand(ddl::Event &event) {
   if (creates && NewTableIsFine(event)) return;
   // A shard Citus creates in this backend (a placement on the coordinator): its table was judged.
   if (creates && OidIsValid(event.created_relid()) && citus::IsKnownShard(event.created_relid())) return;
-  if (alters && OidIsValid(event.altered_relid()) && !policy::IsScoped(event.altered_relid()) &&
+  if (alters && OidIsValid(event.altered_relid()) && citus::Installed() && !policy::IsScoped(event.altered_relid()) &&
       citus::IsKnownShard(event.altered_relid()))
     return CheckShard(event, event.altered_relid());
   if (alters && CheckAlteredTable(event)) return;

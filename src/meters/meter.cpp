@@ -583,26 +583,12 @@ void RunGuarded(void (*step)()) {
   if (!failed) RESUME_INTERRUPTS();  // an error's longjmp has reset the holdoff count already
 }
 
-// A GUC check hook: nothing may escape it. The parser allocates (std::string), so bad_alloc is
-// caught and the value refused; the message is copied out before the C++ string goes away.
+// A GUC check hook: the URL may hold a password (bridge::CheckSecretSetting).
 bool CheckRedisUrl(char **newval, void **, GucSource source) noexcept {
-  if (*newval == nullptr || (*newval)[0] == '\0') return true;
-  if (bridge::RefuseSecretSource("pg_tenant.redis_url", source)) return false;  // it may hold a password
-  char message[256] = "out of memory while parsing the URL";
-  bool valid = false;
-  try {
-    std::string error;
-    valid = redis::ParseRedisUrl(*newval, &error).has_value();
-    if (!valid) strlcpy(message, error.c_str(), sizeof(message));
-  } catch (...) {
-    valid = false;
-  }
-  if (!valid) {
-    GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
-    GUC_check_errmsg("invalid Redis URL: %s", message);
-    GUC_check_errhint("The form is redis://[:password@]host:port[/db].");
-  }
-  return valid;
+  return bridge::CheckSecretSetting("pg_tenant.redis_url", "Redis URL", "The form is redis://[:password@]host:port[/db].",
+                                    *newval, source, [](const char *value, std::string *error) {
+                                      return redis::ParseRedisUrl(value, error).has_value();
+                                    });
 }
 
 void AssignRedisUrl(const char *, void *) noexcept { ++redis_url_version; }

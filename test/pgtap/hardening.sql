@@ -13,16 +13,7 @@ SELECT tenant.create('Hardening A', 'hz-a') AS ta \gset
 
 CREATE FUNCTION pg_temp.rules(object text) RETURNS text[] LANGUAGE sql AS
     $$ SELECT coalesce(array_agg(rule ORDER BY rule), '{}') FROM tenant.audit() a WHERE a.object = $1 $$;
--- SQLSTATE | message of a statement ('ok' if none).
-CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE s text; m text;
-BEGIN
-    EXECUTE sql;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT;
-    RETURN s || ' | ' || m;
-END $$;
+\ir include/err.sql
 
 SET LOCAL ROLE hz_owner;
 CREATE TABLE public.hz_items (tenant_id uuid NOT NULL, id int, note text);

@@ -7,15 +7,7 @@ BEGIN;
 SELECT plan(52);
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
-CREATE FUNCTION pg_temp.err(sql text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE s text; m text;
-BEGIN
-    EXECUTE sql;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT;
-    RETURN s || ' | ' || m;
-END $$;
+\ir include/err.sql
 CREATE FUNCTION pg_temp.b64url(data bytea) RETURNS text LANGUAGE sql AS
     $$ SELECT translate(encode(data, 'base64'), E'+/=\n', '-_') $$;
 -- A token as a JWT library would make it: header.payload.HMAC-SHA256(header.payload, secret).
