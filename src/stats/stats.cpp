@@ -359,10 +359,29 @@ struct FileHeader {
   int64 rows;
 };
 
+// Whether the control file says the server shut down cleanly (a shutdown checkpoint was
+// written). An immediate shutdown ends the postmaster with exit code 0 too, after its children
+// were killed wherever they were, possibly in the middle of changing the table: the code alone
+// cannot tell. Plain reads, nothing raised.
+bool ShutDownCleanly() noexcept {
+  ControlFileData control;
+  const int fd = open(XLOG_CONTROL_FILE, O_RDONLY | PG_BINARY, 0);
+  if (fd < 0) return false;
+  const ssize_t n = read(fd, &control, sizeof(control));
+  close(fd);
+  if (n != static_cast<ssize_t>(sizeof(control))) return false;
+  pg_crc32c crc;
+  INIT_CRC32C(crc);
+  COMP_CRC32C(crc, &control, offsetof(ControlFileData, crc));
+  FIN_CRC32C(crc);
+  return EQ_CRC32C(crc, control.crc) && (control.state == DB_SHUTDOWNED || control.state == DB_SHUTDOWNED_IN_RECOVERY);
+}
+
 // Postmaster (or single-user backend) at clean shutdown: every other process has exited, so no
 // lock is needed. Plain C: writes a .tmp, then renames it; failures are logged, never raised.
 void SaveFile(int code, Datum) noexcept {
-  if (code != 0 || shared == nullptr) return;  // a crash: nothing is saved (and there is no file)
+  // A crash or an immediate shutdown: nothing is saved (and there is no file: loading removed it).
+  if (code != 0 || shared == nullptr || !ShutDownCleanly()) return;
   FILE *file = AllocateFile(kTempFile, PG_BINARY_W);
   if (file == nullptr) {
     ereport(LOG, (errcode_for_file_access(), errmsg("could not write file \"%s\": %m", kTempFile)));
