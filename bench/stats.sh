@@ -5,7 +5,7 @@
 # and the point read over 100,000 tenants with pg_tenant.stats_max_tenants = 1000 (eviction
 # working all the time). Every variant runs in every round, interleaved, in one cluster of its
 # own (initdb and pg_ctl of pg_config --bindir, a free port, shared_preload_libraries =
-# pg_tenant); "off" is the same server with PGOPTIONS=-c pg_tenant.stats=off.
+# pg_tenant); "off" is the same server, pgbench connected as a role with pg_tenant.stats = off.
 #   bench/stats.sh [seconds per run] [rounds] [clients]
 # Prints a markdown table of median tps and the ratio on / off. Needs make install first.
 set -euo pipefail
@@ -33,12 +33,17 @@ as_pg "$bin/pg_ctl" -D "$work/data" -l "$work/log" -w start >/dev/null
 trap 'as_pg "$bin/pg_ctl" -D "$work/data" -w stop -m fast >/dev/null; rm -rf "$work"' EXIT
 createdb bench
 psql -X -q -v ON_ERROR_STOP=1 -d bench -f bench/stats/setup.sql >/dev/null
+# "off": a role of the same rights whose sessions start with pg_tenant.stats = off (superuser-only
+# to set, so by ALTER ROLE rather than by the connection's options).
+psql -X -q -v ON_ERROR_STOP=1 -d bench -c "CREATE ROLE bench_off LOGIN IN ROLE bench_app" \
+  -c "ALTER ROLE bench_off SET pg_tenant.stats = off" >/dev/null
 variants="select:on select:off mixed:on mixed:off select100k:on select100k:off"
 declare -A runs
 for round in $(seq 1 "$rounds"); do
   for v in $variants; do
     script=${v%%:*} mode=${v##*:}
-    tps=$(PGOPTIONS="-c pg_tenant.stats=$mode" pgbench -n -M prepared -U bench_app -c "$clients" -j "$clients" \
+    role=bench_app; [ "$mode" = off ] && role=bench_off
+    tps=$(pgbench -n -M prepared -U "$role" -c "$clients" -j "$clients" \
             -T "$seconds" -f "bench/stats/$script.pgbench" bench 2>&1 | sed -nE 's/^tps = ([0-9.]+).*/\1/p')
     runs[$v]="${runs[$v]:-} $tps"
     echo "round $round $v: $tps tps" >&2
