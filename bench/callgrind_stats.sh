@@ -11,10 +11,10 @@
 # Needs valgrind and the build installed (make install); uses bench/stats/setup.sql.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. test/lib.sh
 n=${1:-1000}
 bin=$(pg_config --bindir)
 work=$(mktemp -d /tmp/pg_tenant-cgstats.XXXX)
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 [ "$(id -u)" = 0 ] && chown postgres "$work"
 data=$work/data
 as_pg "$bin/initdb" -D "$data" -A trust -U postgres >/dev/null

@@ -16,14 +16,7 @@ clients=${3:-8}
 . test/lib.sh
 bin=$(pg_config --bindir)
 work=$(mktemp -d /tmp/pg_tenant-bench-stats.XXXX)
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-[ "$(id -u)" = 0 ] && chown postgres "$work"
-export PGHOST=$work PGPORT=$(free_port) PGUSER=postgres
-as_pg "$bin/initdb" -D "$work/data" -A trust -U postgres >/dev/null
-cat >>"$work/data/postgresql.conf" <<CONF
-port = $PGPORT
-listen_addresses = ''
-unix_socket_directories = '$work'
+private_cluster "$work" <<CONF
 shared_preload_libraries = 'pg_tenant'
 shared_buffers = 256MB
 synchronous_commit = off

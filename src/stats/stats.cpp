@@ -289,16 +289,14 @@ void OnExecutorStart(QueryDesc *query, int eflags) noexcept {
   }
 }
 
-void OnExecutorRun(QueryDesc *query, ScanDirection direction, uint64 count, bool execute_once) noexcept {
+// Runs a step of a running statement one level deeper; a top-level statement that fails in it is
+// counted, and the error goes on at once. run must hold no object with a destructor.
+template <typename Run>
+void Nested(QueryDesc *query, Run &&run) noexcept {
   const bool top = nesting == 0;
   ++nesting;
   PG_TRY();
-  {
-    if (previous_run != nullptr)
-      previous_run(query, direction, count, execute_once);
-    else
-      standard_ExecutorRun(query, direction, count, execute_once);
-  }
+  { run(); }
   PG_CATCH();
   {
     --nesting;
@@ -309,24 +307,22 @@ void OnExecutorRun(QueryDesc *query, ScanDirection direction, uint64 count, bool
   --nesting;
 }
 
+void OnExecutorRun(QueryDesc *query, ScanDirection direction, uint64 count, bool execute_once) noexcept {
+  Nested(query, [&] {
+    if (previous_run != nullptr)
+      previous_run(query, direction, count, execute_once);
+    else
+      standard_ExecutorRun(query, direction, count, execute_once);
+  });
+}
+
 void OnExecutorFinish(QueryDesc *query) noexcept {
-  const bool top = nesting == 0;
-  ++nesting;
-  PG_TRY();
-  {
+  Nested(query, [&] {
     if (previous_finish != nullptr)
       previous_finish(query);
     else
       standard_ExecutorFinish(query);
-  }
-  PG_CATCH();
-  {
-    --nesting;
-    if (top) CountFailure(query);
-    PG_RE_THROW();
-  }
-  PG_END_TRY();
-  --nesting;
+  });
 }
 
 void OnExecutorEnd(QueryDesc *query) noexcept {

@@ -12,21 +12,14 @@ cd "$(dirname "$0")/../.."
 
 bin=$(pg_config --bindir)
 work=$(mktemp -d /tmp/pg_tenant-stats.XXXX)
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-[ "$(id -u)" = 0 ] && chown postgres "$work"
 data=$work/data
 log=$work/server.log
-export PGHOST=$work PGPORT=$(free_port) PGUSER=postgres PGDATABASE=pt_stats
-unset PGPASSWORD PGSERVICE
-as_pg "$bin/initdb" -D "$data" -A trust -U postgres >/dev/null
-cat >>"$data/postgresql.conf" <<CONF
-port = $PGPORT
-listen_addresses = ''
-unix_socket_directories = '$work'
+private_cluster "$work" <<CONF
 shared_preload_libraries = 'pg_tenant'
 pg_tenant.stats_max_tenants = 10
 pg_tenant.log_tenant = slug
 CONF
+export PGDATABASE=pt_stats
 start() { as_pg "$bin/pg_ctl" -D "$data" -l "$log" -w start >/dev/null; }
 stop() { as_pg "$bin/pg_ctl" -D "$data" -w stop -m "${1:-fast}" >/dev/null; }
 start
