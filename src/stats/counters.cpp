@@ -38,8 +38,11 @@ void Periods::Advance(int64_t now_start, int64_t period_us) {
 }
 
 void Periods::Record(int64_t now_us, int64_t period_us, const Counters &c) {
-  const int64_t now_start = PeriodStart(now_us, period_us);
-  if (now_start > start) Advance(now_start, period_us);
+  // Most statements fall in the period of the one before: no division then.
+  if (now_us < start || now_us - start >= period_us) {
+    const int64_t now_start = PeriodStart(now_us, period_us);
+    if (now_start > start) Advance(now_start, period_us);
+  }
   current.Add(c);  // a clock that went back counts in the newest period there is
 }
 
@@ -75,6 +78,10 @@ double Decayed(double value, int64_t from_start, int64_t now_start, int64_t peri
 }  // namespace
 
 void Score::Bump(int64_t now_us, int64_t period_us) {
+  if (now_us >= start && now_us - start < period_us) {  // the same period: no decay to apply
+    value += 1;
+    return;
+  }
   const int64_t now_start = PeriodStart(now_us, period_us);
   value = Decayed(value, start, now_start, period_us) + 1;
   if (now_start > start) start = now_start;

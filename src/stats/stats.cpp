@@ -59,6 +59,7 @@ struct StatsShared {
   int tenant_rows;  // rows of kind tenant, every database
   int64 evictions;  // tenant rows merged into "other" since shared memory was made
   int64 dropped;    // statements that found no room at all (more databases than kReservedRows / 2)
+  uint64 removals;  // rows removed so far (eviction, reset): a backend's memo of a row is valid while it holds
 };
 
 // --- settings ------------------------------------------------------------------------------
@@ -132,6 +133,7 @@ void Evict(int keep, TimestampTz now) {
   for (size_t i = 0; i < count && i < n; ++i) {
     const Row evicted = candidate_entries[candidates[i].index]->row;
     hash_search(table, &evicted.key, HASH_REMOVE, nullptr);
+    ++shared->removals;
     --shared->tenant_rows;
     ++shared->evictions;
     bool found;
@@ -170,13 +172,22 @@ StatsEntry *EnterRow(const StatsKey &key, TimestampTz now, bool *found) {
   return entry;
 }
 
+// The row this backend counted in last: most statements follow one of the same tenant. Valid while
+// no row has been removed since (shared->removals, read under the lock).
+StatsKey memo_key;
+StatsEntry *memo_entry = nullptr;
+uint64 memo_removals = 0;
+
 // Adds one statement to the row of (this database, tenant or none). Takes and releases the lock.
 void Store(const pg_uuid_t *tenant, const Counters &counters) {
   const TimestampTz now = GetCurrentTimestamp();
   const int64 period = PeriodUs();
   const StatsKey key = KeyOf(MyDatabaseId, tenant != nullptr ? kTenant : kNone, tenant);
   LWLockAcquire(shared->lock, LW_SHARED);
-  auto *entry = static_cast<StatsEntry *>(hash_search(table, &key, HASH_FIND, nullptr));
+  StatsEntry *entry = memo_entry != nullptr && memo_removals == shared->removals &&
+                              memcmp(&memo_key, &key, sizeof(key)) == 0
+                          ? memo_entry
+                          : static_cast<StatsEntry *>(hash_search(table, &key, HASH_FIND, nullptr));
   if (entry == nullptr) {
     LWLockRelease(shared->lock);
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
@@ -188,6 +199,9 @@ void Store(const pg_uuid_t *tenant, const Counters &counters) {
       return;
     }
   }
+  memo_key = key;
+  memo_entry = entry;
+  memo_removals = shared->removals;
   SpinLockAcquire(&entry->mutex);
   entry->row.total.Add(counters);
   entry->row.periods.Record(now, period, counters);
@@ -475,6 +489,7 @@ void StartSharedMemory() noexcept {
     shared->tenant_rows = 0;
     shared->evictions = 0;
     shared->dropped = 0;
+    shared->removals = 0;
   }
   bool scratch_found;
   candidates = static_cast<Candidate *>(
@@ -661,6 +676,7 @@ PG_TENANT_FUNCTION(pg_tenant_stats_reset) {
       const StatsKey key = KeyOf(MyDatabaseId, kTenant, &tenant);
       if (hash_search(table, &key, HASH_REMOVE, nullptr) != nullptr) {
         --shared->tenant_rows;
+        ++shared->removals;
         n = 1;
       }
     } else {
@@ -672,6 +688,7 @@ PG_TENANT_FUNCTION(pg_tenant_stats_reset) {
         const StatsKey key = entry->key;
         if (key.kind == kTenant) --shared->tenant_rows;
         hash_search(table, &key, HASH_REMOVE, nullptr);  // dynahash allows removing the entry just returned
+        ++shared->removals;
         ++n;
       }
     }
