@@ -7,6 +7,7 @@
 # own (initdb and pg_ctl of pg_config --bindir, a free port, shared_preload_libraries =
 # pg_tenant); "off" is the same server, pgbench connected as a role with pg_tenant.stats = off.
 #   bench/stats.sh [seconds per run] [rounds] [clients]
+#   (VARIANTS="select100k:on select100k:off" runs only those)
 # Prints a markdown table of median tps and the ratio on / off. Needs make install first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +31,7 @@ psql -X -q -v ON_ERROR_STOP=1 -d bench -f bench/stats/setup.sql >/dev/null
 # to set, so by ALTER ROLE rather than by the connection's options).
 psql -X -q -v ON_ERROR_STOP=1 -d bench -c "CREATE ROLE bench_off LOGIN IN ROLE bench_app" \
   -c "ALTER ROLE bench_off SET pg_tenant.stats = off" >/dev/null
-variants="select:on select:off mixed:on mixed:off select100k:on select100k:off"
+variants=${VARIANTS:-"select:on select:off mixed:on mixed:off select100k:on select100k:off"}
 declare -A runs
 for round in $(seq 1 "$rounds"); do
   for v in $variants; do
@@ -50,6 +51,7 @@ echo
 echo "| workload | stats off | stats on | on / off | runs off | runs on |"
 echo "|---|---:|---:|---:|---|---|"
 for s in select mixed select100k; do
+  [ -n "${runs[$s:off]:-}" ] && [ -n "${runs[$s:on]:-}" ] || continue
   off=$(echo "${runs[$s:off]}" | median) on=$(echo "${runs[$s:on]}" | median)
   printf '| %s | %.0f | %.0f | %.3f | %s | %s |\n' "$s" "$off" "$on" "$(awk -v a="$on" -v b="$off" 'BEGIN {print a / b}')" \
     "$(echo ${runs[$s:off]} | tr ' ' '/')" "$(echo ${runs[$s:on]} | tr ' ' '/')"

@@ -172,6 +172,21 @@ StatsEntry *EnterRow(const StatsKey &key, TimestampTz now, bool *found) {
   return entry;
 }
 
+// Adds the statement to an existing row under the shared lock; false when there is no such row.
+bool StoreIn(const StatsKey &key, const Counters &counters, TimestampTz now, int64 period) {
+  LWLockAcquire(shared->lock, LW_SHARED);
+  auto *entry = static_cast<StatsEntry *>(hash_search(table, &key, HASH_FIND, nullptr));
+  if (entry != nullptr) {
+    SpinLockAcquire(&entry->mutex);
+    entry->row.total.Add(counters);
+    entry->row.periods.Record(now, period, counters);
+    entry->row.last_seen = now;
+    SpinLockRelease(&entry->mutex);
+  }
+  LWLockRelease(shared->lock);
+  return entry != nullptr;
+}
+
 // The row this backend counted in last: most statements follow one of the same tenant. Valid while
 // no row has been removed since (shared->removals, read under the lock).
 StatsKey memo_key;
@@ -190,7 +205,15 @@ void Store(const pg_uuid_t *tenant, const Counters &counters) {
                           : static_cast<StatsEntry *>(hash_search(table, &key, HASH_FIND, nullptr));
   if (entry == nullptr) {
     LWLockRelease(shared->lock);
-    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    // With the tenant rows at their limit (many tenants come and go), a new tenant does not wait
+    // for the exclusive lock: while another backend holds the table, the statement counts in
+    // "other" and the tenant's next statement tries again. (The count is read without the lock:
+    // a hint.)
+    const bool churn = key.kind == kTenant && shared->tenant_rows >= max_tenants;
+    if (!churn || !LWLockConditionalAcquire(shared->lock, LW_EXCLUSIVE)) {
+      if (churn && StoreIn(KeyOf(MyDatabaseId, kOther, nullptr), counters, now, period)) return;
+      LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    }
     bool found;
     entry = EnterRow(key, now, &found);
     if (entry == nullptr) {
