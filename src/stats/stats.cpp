@@ -236,8 +236,7 @@ void Store(const pg_uuid_t *tenant, const Counters &counters) {
 
 // --- the executor hooks ---------------------------------------------------------------------
 
-int nesting = 0;                           // executor calls in progress in this backend
-const QueryDesc *failed_query = nullptr;  // counted when it failed: never again at its end
+int nesting = 0;  // executor calls in progress in this backend
 
 // The statement tenant memo (StatementTenant).
 bool statement_has_tenant = false;
@@ -252,35 +251,95 @@ void RememberStatementTenant(const pg_uuid_t *tenant) {
 
 bool Counting() { return shared != nullptr && stats_enabled && !IsParallelWorker(); }
 
-// What the instrumentation of a top-level statement measured (running: stop it first, as the
-// statement failed inside ExecutorRun or ExecutorFinish).
-Counters Measured(QueryDesc *query) {
-  Counters c;
-  c.calls = 1;
-  Instrumentation *instr = query->totaltime;
-  if (instr == nullptr) return c;
-  if (!INSTR_TIME_IS_ZERO(instr->starttime)) InstrStopNode(instr, 0);  // failed while running
-  InstrEndLoop(instr);
-  c.total_time = instr->total * 1000.0;
-  c.max_time = c.total_time;
-  c.rows = query->estate != nullptr ? static_cast<int64>(query->estate->es_processed) : 0;
-  c.shared_blks_hit = instr->bufusage.shared_blks_hit;
-  c.shared_blks_read = instr->bufusage.shared_blks_read;
-  c.shared_blks_dirtied = instr->bufusage.shared_blks_dirtied;
-  c.temp_blks_written = instr->bufusage.temp_blks_written;
-  c.wal_bytes = static_cast<int64>(instr->walusage.wal_bytes);
-  return c;
+// What a top-level statement did while it ran (ExecutorRun and ExecutorFinish, as
+// pg_stat_statements' instrumentation counts it), measured by the hooks themselves from the
+// backend's buffer and WAL usage: only the counters kept, no allocation. A slot per top-level
+// statement in progress; several can be (cursors, portals of the extended protocol).
+struct Usage {
+  instr_time at;
+  int64 hit, read, dirtied, temp_written, wal_bytes;
+};
+
+struct Slot {
+  const QueryDesc *query;  // nullptr: free
+  instr_time time;
+  int64 hit, read, dirtied, temp_written, wal_bytes;
+  int64 rows;    // of every ExecutorRun (a cursor's fetches add up; each run starts from 0)
+  bool running;  // inside ExecutorRun or ExecutorFinish since `since`
+  Usage since;
+};
+
+constexpr int kSlots = 8;
+Slot slots[kSlots];
+int next_victim = 0;
+
+Usage Now() {
+  Usage u;
+  INSTR_TIME_SET_CURRENT(u.at);
+  u.hit = pgBufferUsage.shared_blks_hit;
+  u.read = pgBufferUsage.shared_blks_read;
+  u.dirtied = pgBufferUsage.shared_blks_dirtied;
+  u.temp_written = pgBufferUsage.temp_blks_written;
+  u.wal_bytes = static_cast<int64>(pgWalUsage.wal_bytes);
+  return u;
 }
 
+void Accumulate(Slot *slot, const Usage &before) {
+  const Usage after = Now();
+  slot->running = false;
+  INSTR_TIME_ACCUM_DIFF(slot->time, after.at, before.at);
+  slot->hit += after.hit - before.hit;
+  slot->read += after.read - before.read;
+  slot->dirtied += after.dirtied - before.dirtied;
+  slot->temp_written += after.temp_written - before.temp_written;
+  slot->wal_bytes += after.wal_bytes - before.wal_bytes;
+}
+
+Slot *FindSlot(const QueryDesc *query) {
+  for (Slot &slot : slots)
+    if (slot.query == query) return &slot;
+  return nullptr;
+}
+
+// A slot for a statement that starts: its own (a slot left by a statement whose end never came,
+// at the same address), a free one, or else the next in turn (more than kSlots open cursors:
+// the oldest is measured no more).
+void ClaimSlot(const QueryDesc *query) {
+  Slot *slot = FindSlot(query);
+  if (slot == nullptr) slot = FindSlot(nullptr);
+  if (slot == nullptr) {
+    slot = &slots[next_victim];
+    next_victim = (next_victim + 1) % kSlots;
+  }
+  memset(slot, 0, sizeof(*slot));
+  slot->query = query;
+}
+
+// The statement's counters, and its slot freed; nullopt-like false when it has no slot.
+bool TakeMeasured(QueryDesc *query, Counters *c) {
+  Slot *slot = FindSlot(query);
+  if (slot == nullptr) return false;
+  c->calls = 1;
+  c->total_time = INSTR_TIME_GET_MILLISEC(slot->time);
+  c->max_time = c->total_time;
+  c->rows = slot->rows;
+  c->shared_blks_hit = slot->hit;
+  c->shared_blks_read = slot->read;
+  c->shared_blks_dirtied = slot->dirtied;
+  c->temp_blks_written = slot->temp_written;
+  c->wal_bytes = slot->wal_bytes;
+  slot->query = nullptr;
+  return true;
+}
+
+// A top-level statement failed in ExecutorRun or ExecutorFinish: a call and an error, with what
+// it did until then. Its end will not come (or will find no slot).
 void CountFailure(QueryDesc *query) {
   const pg_uuid_t *tenant = context::UnvalidatedTenant();
   RememberStatementTenant(tenant);
-  if (!Counting() || (query->estate != nullptr && (query->estate->es_top_eflags & EXEC_FLAG_EXPLAIN_ONLY) != 0))
-    return;
-  Counters c = query != nullptr ? Measured(query) : Counters();
-  c.calls = 1;
+  Counters c;
+  if (!TakeMeasured(query, &c) || !Counting()) return;
   c.errors = 1;
-  failed_query = query;
   Store(tenant, c);
 }
 
@@ -292,7 +351,6 @@ void OnExecutorStart(QueryDesc *query, int eflags) noexcept {
       standard_ExecutorStart(query, eflags);
     return;
   }
-  failed_query = nullptr;
   ++nesting;  // whatever starting the plan runs (a function in a partition key) is nested
   PG_TRY();
   {
@@ -318,34 +376,46 @@ void OnExecutorStart(QueryDesc *query, int eflags) noexcept {
   }
   PG_END_TRY();
   --nesting;
-  // Measure it (as pg_stat_statements does; if another extension asked first, share theirs).
-  if ((eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0 && query->totaltime == nullptr) {
-    MemoryContext previous = MemoryContextSwitchTo(query->estate->es_query_cxt);
-    query->totaltime = InstrAlloc(1, INSTRUMENT_ALL, false);
-    MemoryContextSwitchTo(previous);
-  }
+  if ((eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0) ClaimSlot(query);  // EXPLAIN without ANALYZE runs nothing
 }
 
-// Runs a step of a running statement one level deeper; a top-level statement that fails in it is
-// counted, and the error goes on at once. run must hold no object with a destructor.
+// A top-level statement's step begins and ends (its slot holds the usage at the start, so nothing
+// of it lives in the frame that PG_TRY's longjmp returns to). Ends returns whether it is measured.
+pg_noinline void BeginStep(const QueryDesc *query) {
+  Slot *slot = FindSlot(query);
+  if (slot == nullptr) return;
+  slot->since = Now();
+  slot->running = true;
+}
+
+pg_noinline bool EndStep(const QueryDesc *query, bool run) {
+  Slot *slot = FindSlot(query);
+  if (slot == nullptr) return false;
+  if (slot->running) Accumulate(slot, slot->since);
+  if (run && query->estate != nullptr) slot->rows += static_cast<int64>(query->estate->es_processed);
+  return true;
+}
+
+// Runs a step of a running statement one level deeper, measuring it when it is a top-level
+// statement's; a top-level statement that fails in it is counted, and the error goes on at once.
+// run must hold no object with a destructor.
 template <typename Run>
-void Nested(QueryDesc *query, Run &&run) noexcept {
-  const bool top = nesting == 0;
+void Nested(QueryDesc *query, bool is_run, Run &&run) noexcept {
+  if (nesting == 0) BeginStep(query);
   ++nesting;
   PG_TRY();
   { run(); }
   PG_CATCH();
   {
-    --nesting;
-    if (top) CountFailure(query);
+    if (--nesting == 0 && EndStep(query, is_run)) CountFailure(query);
     PG_RE_THROW();
   }
   PG_END_TRY();
-  --nesting;
+  if (--nesting == 0) EndStep(query, is_run);
 }
 
 void OnExecutorRun(QueryDesc *query, ScanDirection direction, uint64 count, bool execute_once) noexcept {
-  Nested(query, [&] {
+  Nested(query, true, [&] {
     if (previous_run != nullptr)
       previous_run(query, direction, count, execute_once);
     else
@@ -354,7 +424,7 @@ void OnExecutorRun(QueryDesc *query, ScanDirection direction, uint64 count, bool
 }
 
 void OnExecutorFinish(QueryDesc *query) noexcept {
-  Nested(query, [&] {
+  Nested(query, false, [&] {
     if (previous_finish != nullptr)
       previous_finish(query);
     else
@@ -363,12 +433,11 @@ void OnExecutorFinish(QueryDesc *query) noexcept {
 }
 
 void OnExecutorEnd(QueryDesc *query) noexcept {
-  if (nesting == 0 && query != failed_query) {
+  if (nesting == 0) {
     const pg_uuid_t *tenant = context::UnvalidatedTenant();
     RememberStatementTenant(tenant);
-    if (Counting() && query->totaltime != nullptr &&
-        (query->estate->es_top_eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0)
-      Store(tenant, Measured(query));
+    Counters c;
+    if (TakeMeasured(query, &c) && Counting()) Store(tenant, c);
   }
   if (previous_end != nullptr)
     previous_end(query);

@@ -5,7 +5,8 @@
 # counted (at run time, from a policy, refused at start); reset of one tenant and of all; eviction
 # into "other" with the sums exact and the busiest tenant kept; a clean restart keeps the
 # counters; an immediate shutdown saves nothing and a damaged file is skipped and removed; log
-# lines carry the tenant (a policy's error, the slow-statement log) and the client sees no change.
+# lines carry the tenant (a policy's error, the slow-statement log) and the client sees no change;
+# a cursor is one statement whose fetches add up.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib.sh
@@ -88,6 +89,21 @@ SQL
 check_eq "a function of 5 queries, a trigger that queries, a CTE calling the function: 4 statements" \
   "$((before + 4))" "$(stat alpha calls)"
 check_eq "the trigger ran (2 rows)" "2" "$(q $db "SELECT count(*) FROM side.audit_log")"
+
+echo "-- a cursor is one statement, its fetches add up"
+before_calls=$(stat alpha calls)
+before_rows=$(stat alpha rows)
+psql -X -q -d $db >/dev/null <<'SQL'
+BEGIN;
+SELECT tenant.set('alpha') IS NOT NULL;
+DECLARE c CURSOR FOR SELECT * FROM items WHERE tenant_id = tenant.current_id();
+FETCH 30 FROM c;
+FETCH 30 FROM c;
+CLOSE c;
+COMMIT;
+SQL
+check_eq "a cursor: tenant.set and the cursor's query are 2 statements" "$((before_calls + 2))" "$(stat alpha calls)"
+check_eq "a cursor: the rows of both fetches (60) and set's row" "$((before_rows + 61))" "$(stat alpha rows)"
 
 echo "-- errors"
 bravo_id=$(q $db "SELECT id FROM tenant.tenants WHERE slug = 'bravo'")
