@@ -110,6 +110,15 @@ void InitRow(StatsEntry *entry, TimestampTz now) {
 
 StatsEntry *EnterRow(const StatsKey &key, TimestampTz now, bool *found);
 
+// Removes a row; false when there was none. Exclusive lock. (Removing the row a hash_seq_search
+// just returned is allowed.) Every backend's remembered row is void from now on.
+bool RemoveRow(const StatsKey &key) {
+  if (hash_search(table, &key, HASH_REMOVE, nullptr) == nullptr) return false;
+  if (key.kind == kTenant) --shared->tenant_rows;
+  ++shared->removals;
+  return true;
+}
+
 // Merges the lowest-scored tenant rows into their databases' "other" rows until `keep` tenant
 // rows are left (at least one row goes). Exclusive lock.
 void Evict(int keep, TimestampTz now) {
@@ -132,9 +141,7 @@ void Evict(int keep, TimestampTz now) {
   ChooseEvictions(candidates, n, count);
   for (size_t i = 0; i < count && i < n; ++i) {
     const Row evicted = candidate_entries[candidates[i].index]->row;
-    hash_search(table, &evicted.key, HASH_REMOVE, nullptr);
-    ++shared->removals;
-    --shared->tenant_rows;
+    RemoveRow(evicted.key);
     ++shared->evictions;
     bool found;
     StatsEntry *other = EnterRow(KeyOf(evicted.key.database, kOther, nullptr), now, &found);
@@ -765,12 +772,7 @@ PG_TENANT_FUNCTION(pg_tenant_stats_reset) {
     int64 n = 0;
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
     if (one) {
-      const StatsKey key = KeyOf(MyDatabaseId, kTenant, &tenant);
-      if (hash_search(table, &key, HASH_REMOVE, nullptr) != nullptr) {
-        --shared->tenant_rows;
-        ++shared->removals;
-        n = 1;
-      }
+      n = RemoveRow(KeyOf(MyDatabaseId, kTenant, &tenant)) ? 1 : 0;
     } else {
       HASH_SEQ_STATUS status;
       hash_seq_init(&status, table);
@@ -778,10 +780,7 @@ PG_TENANT_FUNCTION(pg_tenant_stats_reset) {
       while ((entry = static_cast<StatsEntry *>(hash_seq_search(&status))) != nullptr) {
         if (entry->key.database != MyDatabaseId) continue;
         const StatsKey key = entry->key;
-        if (key.kind == kTenant) --shared->tenant_rows;
-        hash_search(table, &key, HASH_REMOVE, nullptr);  // dynahash allows removing the entry just returned
-        ++shared->removals;
-        ++n;
+        if (RemoveRow(key)) ++n;
       }
     }
     LWLockRelease(shared->lock);
