@@ -8,7 +8,7 @@ OBJS = $(SOURCES:.cpp=.o)
 
 # The install script of the current version is built from the capabilities' SQL, in this order
 # (a capability's objects may use those of the capabilities before it). ARCHITECTURE.md says why.
-CAPABILITIES = registry context features limits policy guard citus audit quotas meters usage lifecycle ddl
+CAPABILITIES = registry context features limits policy guard citus audit quotas meters usage stats lifecycle ddl
 CAPABILITY_SQL = src/$(EXTENSION).sql $(foreach c,$(CAPABILITIES),src/$(c)/$(c).sql)
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 # Every script ever released, and the upgrade to this version; a released one is never edited.

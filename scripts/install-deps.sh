@@ -2,14 +2,15 @@
 # Installs, from Debian's archive, what pg_tenant needs and is missing.
 #   scripts/install-deps.sh demo   build + run (PostgreSQL 15, compiler)
 #   scripts/install-deps.sh test   also test tools (cmake, GoogleTest, pgTAP, pg_prove, Redis, pgbouncer,
-#                                  Node.js and npm for clients/node, examples/saas-api)
+#                                  Node.js and npm for clients/node, examples/saas-api,
+#                                  prometheus-postgres-exporter and curl for test/scripts/exporter.sh)
 set -euo pipefail
 profile=${1:-test}
 
 packages=(g++ make postgresql-15 postgresql-server-dev-15 postgresql-contrib libhiredis-dev)
 if [ "$profile" = test ]; then
   packages+=(cmake libgtest-dev postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
-             redis-server pgbouncer procps)
+             redis-server pgbouncer procps prometheus-postgres-exporter curl)
   packages+=(nodejs); command -v npm >/dev/null || packages+=(npm)  # NodeSource's nodejs bundles npm and conflicts with Debian's
 fi
 

@@ -7,6 +7,7 @@
 #include "policy/protection.hpp"
 #include "registry/registry.hpp"
 #include "meters/meter.hpp"
+#include "stats/stats.hpp"
 
 extern "C" {
 PG_MODULE_MAGIC;
@@ -23,5 +24,8 @@ void _PG_init(void) {
   pg_tenant::policy::Init();
   pg_tenant::guard::Init();
   pg_tenant::meters::Init();
+  // After enforcement: its ExecutorStart hook then runs inside the statistics' one, which
+  // counts the statements it refuses.
+  pg_tenant::stats::Init();
   MarkGUCPrefixReserved("pg_tenant");
 }

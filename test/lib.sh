@@ -35,3 +35,19 @@ sqlstate_of() {
   out=$(psql -X -q -At -v ON_ERROR_STOP=1 -v VERBOSITY=sqlstate -d "$1" -c "$2" 2>&1 >/dev/null)
   sed -nE 's/^(psql:[^ ]* )?ERROR: +([0-9A-Z]{5}).*/\2/p' <<<"$out" | head -n 1 | grep . || echo "no error"
 }
+
+# as_pg COMMAND...: runs it as the owner of a private cluster (postgres when we are root).
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+# private_cluster DIR: initdb (pg_config --bindir's) a cluster in DIR/data that listens only on a
+# socket in DIR, on a free port, and points PGHOST, PGPORT and PGUSER at it; lines on standard
+# input are added to its postgresql.conf. Start it with pg_ctl -D DIR/data (through as_pg).
+private_cluster() {
+  local dir=$1
+  if [ "$(id -u)" = 0 ]; then chown postgres "$dir"; fi
+  export PGHOST=$dir PGPORT=$(free_port) PGUSER=postgres
+  unset PGPASSWORD PGSERVICE
+  as_pg "$(pg_config --bindir)/initdb" -D "$dir/data" -A trust -U postgres >/dev/null
+  { echo "port = $PGPORT"; echo "listen_addresses = ''"; echo "unix_socket_directories = '$dir'"; cat; } \
+    >>"$dir/data/postgresql.conf"
+}

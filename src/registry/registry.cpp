@@ -47,6 +47,7 @@ uint64 generation = 1;
 MemoryContext cache_context = nullptr;
 HTAB *by_id = nullptr;
 HTAB *by_slug = nullptr;
+bool tables_ready = false;  // by_id and by_slug point to live tables (CachedSlug reads them)
 int cache_capacity = 10000;
 int64 cache_hits = 0;
 int64 cache_misses = 0;
@@ -63,11 +64,13 @@ void OnRelcacheInvalidation(Datum, Oid relid) noexcept {
 
 // Empties the cache (no C++ objects alive here; PostgreSQL errors are plain OOM).
 void ResetCache() {
+  tables_ready = false;
   PgCall([] {
     cache::Reset(&cache_context, "pg_tenant registry cache");
     by_id = cache::Table(cache_context, "pg_tenant tenants by id", sizeof(pg_uuid_t), sizeof(TenantRecord), HASH_BLOBS);
     by_slug = cache::Table(cache_context, "pg_tenant tenants by slug", kNameBufferSize, sizeof(SlugEntry), HASH_STRINGS);
   });
+  tables_ready = true;
   ++cache_resets;
   cache_valid = true;
 }
@@ -250,6 +253,15 @@ const TenantRecord *FindBySlug(std::string_view slug) {
   Datum key_datum = PgCall([&] { return PointerGetDatum(cstring_to_text(key)); });
   if (!FetchTenant(oids.tenants_slug_key, oids.att_slug, F_TEXTEQ, key_datum, &fetched)) return nullptr;
   return Remember(fetched);
+}
+
+bool CachedSlug(const pg_uuid_t &id, char (&out)[kNameBufferSize]) noexcept {
+  if (!tables_ready) return false;
+  // A HASH_FIND neither allocates nor raises.
+  const auto *record = static_cast<const TenantRecord *>(hash_search(by_id, &id, HASH_FIND, nullptr));
+  if (record == nullptr) return false;
+  strlcpy(out, record->slug, sizeof(out));
+  return true;
 }
 
 uint64 Generation() { return generation; }

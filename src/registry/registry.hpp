@@ -31,6 +31,11 @@ struct TenantRecord {
 const TenantRecord *FindById(const pg_uuid_t &id);
 const TenantRecord *FindBySlug(std::string_view slug);
 
+// The slug of a tenant this backend's cache holds, copied into out; false when it holds none.
+// Never reads a table, allocates or raises: for the log hook. The cached record may be stale (a
+// renamed slug shows until the backend's next look-up).
+bool CachedSlug(const pg_uuid_t &id, char (&out)[kNameBufferSize]) noexcept;
+
 // Changes whenever the cache is invalidated; callers that memoise a lookup compare it.
 uint64 Generation();
 

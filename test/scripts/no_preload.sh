@@ -25,6 +25,13 @@ check "bad placeholder value is reported" grep -q 'invalid tenant id: "garbage"'
 out=$(psql -X -Atq -d $db -c "BEGIN" -c "SELECT tenant.set('acme') IS NOT NULL" -c "SELECT tenant.meter('api_calls')" 2>&1)
 check "tenant.meter without preloading: a clear error naming the fix" \
   grep -q "tenant meters need pg_tenant in shared_preload_libraries" <<<"$out"
+out=$(psql -X -Atq -d $db -c "SELECT * FROM tenant.stats" 2>&1)
+check "tenant.stats without preloading: a clear error naming the fix (55000)" \
+  grep -q "tenant statistics need pg_tenant in shared_preload_libraries" <<<"$out"
+check_eq "tenant.stats_reset() without preloading: 55000" "55000" "$(sqlstate_of $db "SELECT tenant.stats_reset()")"
+check_eq "statements run (and log) without preloading, with pg_tenant.log_tenant set" "1" \
+  "$(psql -X -Atq -d $db -c "SET pg_tenant.log_tenant = slug" -c "BEGIN" -c "SELECT tenant.set('acme') IS NOT NULL" \
+       -c "SELECT count(*) FROM tenant.tenants WHERE slug = 'acme'" -c "COMMIT" | sed -n 2p)"
 check_eq "feature flags work without preloading" "f" \
   "$(psql -X -Atq -d $db -c "BEGIN" -c "SELECT tenant.set('acme') IS NOT NULL" -c "SELECT tenant.has_feature('x')" -c "COMMIT" | sed -n 2p)"
 dropdb $db
