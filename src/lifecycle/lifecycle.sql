@@ -186,13 +186,14 @@ BEGIN
     END LOOP;
     DELETE FROM tenant.meter_counts m WHERE m.tenant_id OPERATOR(pg_catalog.=) p_id;
     PERFORM tenant._forget_meters(p_id);
+    PERFORM tenant._forget_stats(p_id);
     -- Limits, row counts and status history go with the registry row (ON DELETE CASCADE).
     DELETE FROM tenant.tenants t WHERE t.id OPERATOR(pg_catalog.=) p_id;
     INSERT INTO tenant.purges (tenant_id, slug, forced, deleted) VALUES (p_id, target.slug, p_force, counts);
 END
 $$;
 COMMENT ON FUNCTION tenant.purge(uuid, boolean) IS
-    'erases a suspended tenant (or any, with force): its rows in every scoped table, children first, its meters, limits and registry row; tenant.purges keeps the record';
+    'erases a suspended tenant (or any, with force): its rows in every scoped table, children first, its meters, statistics, limits and registry row; tenant.purges keeps the record';
 
 -- Export format 1: JSON lines. The first line describes the export; every other line is one row
 -- of a scoped table: {"table": "schema.table", "row": {column: value, ...}} without the tenant

@@ -762,18 +762,27 @@ PG_TENANT_FUNCTION(pg_tenant_stats) {
   return (Datum)0;
 }
 
+// Forgets one tenant's row of this database.
+bool RemoveTenantRow(const pg_uuid_t &tenant) {
+  return PgCall([&] {
+    LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+    const bool removed = RemoveRow(KeyOf(MyDatabaseId, kTenant, &tenant));
+    LWLockRelease(shared->lock);
+    return removed;
+  });
+}
+
 // tenant.stats_reset(tenant uuid DEFAULT NULL) returns bigint: forgets this database's rows (all
 // of them, "none" and "other" included, or one tenant's); returns how many went.
 PG_TENANT_FUNCTION(pg_tenant_stats_reset) {
   RequirePreloaded();
   const bool one = !PG_ARGISNULL(0);
   const pg_uuid_t tenant = one ? *PG_GETARG_UUID_P(0) : pg_uuid_t{};
+  if (one) PG_RETURN_INT64(RemoveTenantRow(tenant) ? 1 : 0);
   const int64 removed = PgCall([&] {
     int64 n = 0;
     LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-    if (one) {
-      n = RemoveRow(KeyOf(MyDatabaseId, kTenant, &tenant)) ? 1 : 0;
-    } else {
+    {
       HASH_SEQ_STATUS status;
       hash_seq_init(&status, table);
       StatsEntry *entry;
@@ -787,6 +796,16 @@ PG_TENANT_FUNCTION(pg_tenant_stats_reset) {
     return n;
   });
   PG_RETURN_INT64(removed);
+}
+
+// tenant._forget_stats(tenant uuid): for tenant.purge(), the tenant's row of this database goes
+// (nothing without preloading: there are no statistics then).
+PG_TENANT_FUNCTION(pg_tenant_forget_stats) {
+  if (PG_ARGISNULL(0)) throw Error(ERRCODE_NULL_VALUE_NOT_ALLOWED, "tenant must not be NULL");
+  if (shared == nullptr) PG_RETURN_VOID();
+  const pg_uuid_t tenant = *PG_GETARG_UUID_P(0);
+  (void)RemoveTenantRow(tenant);
+  PG_RETURN_VOID();
 }
 
 // tenant.stats_info(OUT tenants integer, OUT max_tenants integer, OUT evictions bigint,

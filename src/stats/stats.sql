@@ -141,6 +141,12 @@ CREATE FUNCTION tenant.stats_reset(tenant uuid DEFAULT NULL) RETURNS bigint
 COMMENT ON FUNCTION tenant.stats_reset(uuid) IS
     'forgets this database''s per-tenant statistics (all rows, or one tenant''s); returns the rows removed';
 
+-- For tenant.purge(): the tenant's row goes with it.
+CREATE FUNCTION tenant._forget_stats(tenant uuid) RETURNS void
+    LANGUAGE c VOLATILE PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'pg_tenant_forget_stats';
+REVOKE ALL ON FUNCTION tenant._forget_stats(uuid) FROM PUBLIC;
+
 -- The shared table now (every database): for DBAs sizing pg_tenant.stats_max_tenants.
 CREATE FUNCTION tenant.stats_info(OUT tenants integer, OUT max_tenants integer, OUT evictions bigint,
                                   OUT dropped bigint) RETURNS record

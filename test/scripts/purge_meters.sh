@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# tenant.purge() and the shared-memory meters (0.7.0): a purge forgets the tenant's counters when
-# it commits, not before (a purge rolled back, whole or to a savepoint, forgets nothing), never
-# another tenant's, and the flusher does not write them back.
+# tenant.purge() and what shared memory holds of a tenant: its meters (0.7.0) go when the purge
+# commits, not before (a purge rolled back, whole or to a savepoint, forgets nothing), never
+# another tenant's, and the flusher does not write them back; its statistics row (0.8.0) goes too.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib.sh
@@ -26,6 +26,8 @@ meter kept calls 1
 check_eq "the tenant's counters before the purge" "calls=3,uploads=2" "$(usage $a)"
 entries=$(q $db "SELECT entries FROM tenant.meter_info()")
 
+stats_rows() { q $db "SELECT count(*) FROM tenant.stats WHERE tenant_id = '$1'"; }
+check_eq "the tenant has a statistics row before the purge" "1" "$(stats_rows $a)"
 q $db "SELECT tenant.suspend('$a')" >/dev/null
 psql -X -Atq -d $db -c "BEGIN" -c "SAVEPOINT s" -c "SELECT count(*) FROM tenant.purge('$a')" -c "ROLLBACK TO s" \
   -c "COMMIT" >/dev/null
@@ -36,6 +38,8 @@ check_eq "a purge rolled back forgets nothing" "calls=3,uploads=2" "$(usage $a)"
 check_eq "tenant.purge() commits" "t" "$(q $db "SELECT count(*) >= 0 FROM tenant.purge('$a')")"
 check_eq "after the purge: the tenant has no counter in shared memory" "none" "$(usage $a)"
 check_eq "the other tenant's counter is untouched" "calls=1" "$(usage $b)"
+check_eq "after the purge: the tenant has no statistics row" "0" "$(stats_rows $a)"
+check_eq "the other tenant's statistics row is kept" "1" "$(stats_rows $b)"
 check_eq "the shared table gave the two entries back" "$((entries - 2))" "$(q $db "SELECT entries FROM tenant.meter_info()")"
 if [ "$(q $db "SELECT current_setting('pg_tenant.database')")" = "$db" ]; then
   sleep 1.5
