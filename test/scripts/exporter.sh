@@ -37,7 +37,9 @@ port=$(free_port)
 work=$(mktemp -d)
 dsn="host=${PGHOST:-localhost} port=${PGPORT:-5432} user=${PGUSER:-postgres} dbname=$db sslmode=disable"
 [ -n "${PGPASSWORD:-}" ] && dsn="$dsn password=$PGPASSWORD"
-DATA_SOURCE_NAME="$dsn" "$exporter" --web.listen-address="127.0.0.1:$port" --extend.query-path=monitoring/queries.yaml \
+# A clean environment: its PostgreSQL driver (lib/pq) panics on settings it does not know, such as
+# the PGSYSCONFDIR pg_virtualenv sets; the DSN says all it needs.
+env -i PATH="$PATH" DATA_SOURCE_NAME="$dsn" "$exporter" --web.listen-address="127.0.0.1:$port" --extend.query-path=monitoring/queries.yaml \
   --disable-default-metrics --disable-settings-metrics >"$work/exporter.log" 2>&1 &
 pid=$!
 metrics=""
