@@ -7,6 +7,7 @@
 #include "policy/protection.hpp"
 #include "registry/registry.hpp"
 #include "meters/meter.hpp"
+#include "quotas/ledger.hpp"
 #include "stats/stats.hpp"
 
 extern "C" {
@@ -24,6 +25,9 @@ void _PG_init(void) {
   pg_tenant::policy::Init();
   pg_tenant::guard::Init();
   pg_tenant::meters::Init();
+  // Row quotas: transaction callbacks, and an ExecutorStart hook that writes a transaction's
+  // pending counts before a statement of it reads tenant.row_counts.
+  pg_tenant::quotas::InitLedger();
   // After enforcement: its ExecutorStart hook then runs inside the statistics' one, which
   // counts the statements it refuses.
   pg_tenant::stats::Init();

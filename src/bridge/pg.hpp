@@ -10,6 +10,8 @@ extern "C" {
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/heapam.h"
+#include "access/tableam.h"
 #include "access/parallel.h"
 #include "access/htup_details.h"
 #include "access/relation.h"
@@ -60,6 +62,7 @@ extern "C" {
 #include "executor/executor.h"
 #include "executor/instrument.h"
 #include "port/pg_crc32c.h"
+#include "storage/bufmgr.h"
 #include "storage/fd.h"
 #include "storage/spin.h"
 #include "nodes/plannodes.h"

@@ -1,20 +1,17 @@
 // The counting side of row quotas. A statement trigger (INSERT, UPDATE, DELETE; transition
-// tables) counts its rows per tenant, then the counters move in tenant order (so two statements
-// touching several tenants cannot deadlock): an increment is an upsert that keeps the counter
-// row locked until the transaction ends, a decrement only updates an existing counter (a tenant
-// being deleted may have lost its counter already). The limit is checked on the new count, the
-// tenant in context first, so the statement that would pass a limit fails whole and an error
-// shows the writing tenant's own numbers.
+// tables) counts its rows per tenant and hands the deltas to the transaction's ledger
+// (ledger.hpp): the first statement of a transaction that touches a counter locks its row and
+// reads it, later ones check their limit in memory, and the deltas are written once before
+// commit. The limit is checked on the count the statement would reach, the tenant in context
+// first, so the statement that would pass a limit fails whole and an error shows the writing
+// tenant's own numbers.
 #include "quotas/quotas.hpp"
+
+#include "quotas/ledger.hpp"
 
 #include "bridge/bridge.hpp"
 #include "bridge/spi.hpp"
-#include "common/uuid_text.hpp"
-#include "context/context.hpp"
-#include "limits/limits.hpp"
 
-#include <algorithm>
-#include <map>
 #include <string>
 #include <vector>
 
@@ -22,15 +19,6 @@ namespace pg_tenant::quotas {
 namespace {
 
 using bridge::PgCall;
-
-// Per tenant, the change of its row count; ordered as PostgreSQL orders uuids (bytewise).
-using Deltas = std::map<UuidBytes, int64>;
-
-pg_uuid_t ToPg(const UuidBytes &bytes) {
-  pg_uuid_t id;
-  memcpy(id.data, bytes.data(), UUID_LEN);
-  return id;
-}
 
 UuidBytes FromPg(const pg_uuid_t *id) {
   UuidBytes bytes;
@@ -55,41 +43,6 @@ void CountRows(Tuplestorestate *rows, TupleDesc desc, AttrNumber column, int64 s
     tuplestore_select_read_pointer(rows, 0);
     ExecDropSingleTupleTableSlot(slot);
   });
-}
-
-void Apply(const std::string &resource, const Deltas &deltas, bool enforce) {
-  std::vector<std::pair<UuidBytes, int64>> grown;  // tenants whose count went up, with the new count
-  spi::Session spi;
-  const Datum resource_datum = spi::TextParam(resource);
-  for (const auto &[tenant, delta] : deltas) {
-    if (delta == 0) continue;
-    pg_uuid_t id = ToPg(tenant);
-    std::vector<spi::Param> params{{UUIDOID, UUIDPGetDatum(&id)}, {TEXTOID, resource_datum}, {INT8OID, Int64GetDatum(delta)}};
-    if (delta > 0) {
-      auto rows = spi.Query(
-          "INSERT INTO tenant.row_counts AS c (tenant_id, resource, rows) VALUES ($1, $2, $3) "
-          "ON CONFLICT ON CONSTRAINT row_counts_pkey DO UPDATE SET rows = c.rows OPERATOR(pg_catalog.+) EXCLUDED.rows "
-          "RETURNING c.rows",
-          params);
-      grown.emplace_back(tenant, std::stoll(*rows.at(0).at(0)));
-    } else {
-      spi.Execute(
-          "UPDATE tenant.row_counts c SET rows = c.rows OPERATOR(pg_catalog.+) $3 "
-          "WHERE c.tenant_id OPERATOR(pg_catalog.=) $1 AND c.resource OPERATOR(pg_catalog.=) $2",
-          params);
-    }
-  }
-  spi.Finish();
-  if (!enforce || grown.empty()) return;
-  pg_uuid_t current_id;
-  if (context::CurrentTenant(&current_id)) {
-    const UuidBytes current = FromPg(&current_id);
-    std::stable_partition(grown.begin(), grown.end(), [&](const auto &g) { return g.first == current; });
-  }
-  for (const auto &[tenant, rows] : grown) {
-    const limits::Limit &limit = limits::EffectiveLimit(ToPg(tenant), resource);
-    if (limit.limited && static_cast<uint64>(rows) > limit.value) throw limits::LimitReached(resource, limit, rows);
-  }
 }
 
 // Any table with a row quota? (A heap scan of tenant.row_quotas that stops at the first row.)
