@@ -3,10 +3,11 @@
 # machine does), with the installed build: the same inserts into a protected table without a
 # quota (plain) and with tenant.limit_rows (quota), as an application role (row level security
 # on), each case in a single-user backend run with k and 2k transactions, difference / k (startup,
-# first calls and planning cancel out). Cases (one unit = one transaction):
-#   single: INSERT of one row (autocommit)
-#   batch:  INSERT ... SELECT of 100 rows (autocommit)
-#   loop:   BEGIN; 100 single-row INSERT statements; COMMIT
+# first calls and planning cancel out). Each transaction is the quota benchmark's (bench/quota):
+# BEGIN; SELECT tenant.set(<one of 1,000 tenants, in turn>); <work>; COMMIT, the work being
+#   single: an INSERT of one row
+#   batch:  an INSERT ... SELECT of 100 rows
+#   loop:   100 single-row INSERT statements
 #   bench/callgrind_quota.sh [transactions]      (CASES="single loop" for only those)
 # PG_CONFIG picks the PostgreSQL installation (default: pg_config in PATH); it never installs.
 # Run as root (the backends run as postgres); needs valgrind.
@@ -18,11 +19,12 @@ bin=$("$pg_config" --bindir)
 work=$(mktemp -d /tmp/pg_tenant-cgquota.XXXX)
 chown postgres "$work"
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-tenant=00000000-0000-0000-0000-100000000001
 
 cat >"$work/setup.sql" <<SQL
 CREATE EXTENSION pg_tenant;
-INSERT INTO tenant.tenants (id, name, slug) VALUES ('$tenant', 'Bench', 'bench');
+INSERT INTO tenant.tenants (id, name, slug)
+SELECT ('00000000-0000-0000-0000-' || (100000000000 + i))::uuid, 'Bench ' || i, 'bench-' || i
+  FROM generate_series(1, 1000) AS i;
 SELECT tenant.set_limit('free', 'items', 1000000000000000);
 CREATE TABLE public.plain (tenant_id uuid NOT NULL, id bigint GENERATED ALWAYS AS IDENTITY, v text, PRIMARY KEY (tenant_id, id));
 CREATE TABLE public.quota (tenant_id uuid NOT NULL, id bigint GENERATED ALWAYS AS IDENTITY, v text, PRIMARY KEY (tenant_id, id));
@@ -31,20 +33,28 @@ SELECT tenant.protect('public.quota');
 SELECT tenant.limit_rows('public.quota', 'items');
 CREATE ROLE bench_app NOLOGIN NOSUPERUSER NOBYPASSRLS;
 GRANT SELECT, INSERT ON public.plain, public.quota TO bench_app;
+GRANT EXECUTE ON FUNCTION tenant.set(uuid) TO bench_app;
 VACUUM ANALYZE;
 SQL
 
 repeat() { for _ in $(seq 1 "$2"); do echo "$1"; done; }
 # case table units -> the statements
 statements() {
-  local k=$3
+  local k=$3 work
   case $1 in
-    single) echo "PREPARE hot AS INSERT INTO public.$2 (v) VALUES ('single');"; repeat "EXECUTE hot;" "$k" ;;
+    single) echo "PREPARE hot AS INSERT INTO public.$2 (v) VALUES ('single');"; work="EXECUTE hot;" ;;
     batch) echo "PREPARE hot AS INSERT INTO public.$2 (v) SELECT 'batch' FROM generate_series(1, 100);"
-      repeat "EXECUTE hot;" "$k" ;;
+      work="EXECUTE hot;" ;;
     loop) echo "PREPARE hot AS INSERT INTO public.$2 (v) VALUES ('loop');"
-      for _ in $(seq 1 "$k"); do echo "BEGIN;"; repeat "EXECUTE hot;" 100; echo "COMMIT;"; done ;;
+      work=$(repeat "EXECUTE hot;" 100) ;;
   esac
+  echo "PREPARE enter(uuid) AS SELECT tenant.set(\$1);"
+  for i in $(seq 1 "$k"); do
+    echo "BEGIN;"
+    echo "EXECUTE enter('00000000-0000-0000-0000-$((100000000000 + (i * 7919) % 1000 + 1))');"
+    echo "$work"
+    echo "COMMIT;"
+  done
 }
 units() { case $1 in single) echo "$n" ;; *) echo "$((n / 10))" ;; esac; }
 cases=(single batch loop)
@@ -63,7 +73,6 @@ for c in "${cases[@]}"; do
   for table in plain quota; do
     for run in 1 2; do
       {
-        echo "SET pg_tenant.tenant_id = '$tenant';"
         echo "SET ROLE bench_app;"
         statements "$c" "$table" "$((k * run))"
       } >"$work/$c.sql"

@@ -211,30 +211,15 @@ void InsertIndexEntries(Relation rel, HeapTuple tuple) {
   FreeExecutorState(estate);
 }
 
-// Writes the counter's pending delta: one update of the row version it holds locked. A row that
-// is gone (its tenant deleted, or the table emptied, by this transaction) takes nothing.
-void Write(const CounterKey &key, CounterState &state) {
-  if (!LookUpCatalog()) {
-    state.pending = 0;
-    return;
-  }
-  const bool moved = PgCall([&] {
+// One update of the row version the counter holds locked: count = count + pending. False, and
+// nothing written, when tenant.row_counts has new storage since (TRUNCATE in this transaction).
+bool UpdateRow(const CounterKey &key, CounterState &state) {
+  return PgCall([&] {
     Relation rel = table_open(catalog.counts, RowExclusiveLock);
-    const bool moved_rows = rel->rd_node.relNode != state.relfilenode;
-    table_close(rel, NoLock);
-    return moved_rows;
-  });
-  if (moved) {
-    const int64 pending = state.pending;
-    if (!FindAndLock(key, state)) {
-      state = CounterState{};
-      return;
+    if (rel->rd_node.relNode != state.relfilenode) {
+      table_close(rel, NoLock);
+      return false;
     }
-    state.count += pending;
-    state.pending = pending;
-  }
-  PgCall([&] {
-    Relation rel = table_open(catalog.counts, RowExclusiveLock);
     HeapTupleData current;
     current.t_self = state.tid;
     Buffer buffer;
@@ -255,7 +240,21 @@ void Write(const CounterKey &key, CounterState &state) {
     heap_freetuple(updated);
     heap_freetuple(copy);
     table_close(rel, NoLock);
+    return true;
   });
+}
+
+// Writes the counter's pending delta. A row that is gone (its tenant deleted, or the table
+// emptied, by this transaction) takes nothing.
+void Write(const CounterKey &key, CounterState &state) {
+  if (LookUpCatalog() && UpdateRow(key, state)) return;
+  const int64 pending = state.pending;
+  state.pending = 0;
+  state.locked = false;
+  if (!LookUpCatalog() || !FindAndLock(key, state)) return;
+  state.count += pending;
+  state.pending = pending;
+  if (!UpdateRow(key, state)) throw Error(ERRCODE_INTERNAL_ERROR, "the row count of resource \"" + key.resource + "\" moved twice");
 }
 
 bool AnyPending() {
