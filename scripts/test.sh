@@ -28,7 +28,7 @@ grep -q "tests passed" /tmp/pg_tenant-ctest.out || fail "unit (ctest did not fin
 chmod -R a+rwX . 2>/dev/null || true
 
 echo "== cluster with shared_preload_libraries=pg_tenant"
-pg_virtualenv -c "-p $(free_port)" -o shared_preload_libraries=pg_tenant -o max_connections=100 \
+pg_virtualenv -c "-p $(free_port)" -o shared_preload_libraries=pg_tenant -o max_connections=100 -o max_prepared_transactions=10 \
   test/run-in-cluster.sh || fail "run-in-cluster exited $?"
 
 echo "== cluster for meter persistence (restart, crash, full table)"
