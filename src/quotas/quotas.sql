@@ -1,13 +1,32 @@
--- Exact quotas (tenant.limit_rows). Statement-level AFTER triggers with transition tables keep
--- tenant.row_counts in the writing transaction (C++: src/quotas/quotas.cpp): one upsert per
--- tenant per statement,
--- INSERT ... ON CONFLICT DO UPDATE SET rows = rows + delta RETURNING rows. The counter row stays
--- locked until the transaction ends, so writers of one tenant serialize on it: under READ
--- COMMITTED the next one waits and then adds to the committed value; under REPEATABLE READ and
--- SERIALIZABLE it fails with 40001 (retry). The limit is checked on the incremented value, so
--- the statement that would pass it fails whole (a multi-row INSERT adds nothing), and ROLLBACK
--- (or ROLLBACK TO SAVEPOINT) gives the rows back. The triggers are ENABLE ALWAYS, so
--- session_replication_role = replica (logical replication apply, some restore tools) counts too.
+-- Exact quotas (tenant.limit_rows), counted per transaction (0.9.0). Statement-level AFTER
+-- triggers with transition tables count each statement's rows per tenant and hand the deltas to
+-- the transaction's ledger (C++: src/quotas/ledger.cpp), which keeps tenant.row_counts exact:
+-- * the first statement of a transaction that touches a (resource, tenant) counter finds its row
+--   by the key and locks it (FOR NO KEY UPDATE; a transaction holding it is waited for, and its
+--   update followed to the latest version), reading the committed count; no other transaction
+--   can change that count until this one ends. A counter that does not exist yet is created by
+--   SQL (INSERT ... ON CONFLICT DO NOTHING: its tenant is checked by the foreign key).
+-- * every later statement of the transaction checks its limit against that count plus the
+--   transaction's own deltas, in backend memory, without SQL; the statement that would pass the
+--   limit fails whole (TN006 with the tenant's own numbers), and a multi-row INSERT adds nothing.
+-- * the deltas are written once, just before commit (XACT_EVENT_PRE_COMMIT; PRE_PREPARE for
+--   PREPARE TRANSACTION, whose counter rows then stay locked until COMMIT/ROLLBACK PREPARED): one
+--   update of each counter row, with the table access method (no SQL). An error there fails the
+--   COMMIT and rolls the transaction back, counts included.
+-- * ROLLBACK gives the rows back; ROLLBACK TO SAVEPOINT (and a PL/pgSQL exception block) takes
+--   back what the subtransaction counted, wrote and locked (the ledger is undone to its state
+--   at the subtransaction's start, as PostgreSQL undoes the rows and the locks).
+-- * a decrement (DELETE, a row moving to another tenant) locks the counter too: a concurrent
+--   writer at the limit waits for it, and passes only if the delete commits.
+-- * a statement that reads or writes tenant.row_counts in the writing transaction (tenant.usage(),
+--   a recount, a tenant's deletion) first gets the pending deltas written (ExecutorStart), so it
+--   reads the transaction's own count; after one that may write the counts, the ledger reads
+--   them again.
+-- Writers of one tenant's quota serialize on its counter row until commit, at every isolation
+-- level (under REPEATABLE READ and SERIALIZABLE they wait too, as under READ COMMITTED, instead
+-- of failing with 40001: the count read under the lock is always the latest committed one).
+-- The triggers are ENABLE ALWAYS, so session_replication_role = replica (logical replication
+-- apply, some restore tools) counts too.
 --
 -- Partitioned tables and inheritance. PostgreSQL fires statement triggers only on the table a
 -- statement names; their transition tables hold the rows of every partition or child it touched
@@ -22,6 +41,9 @@
 -- Limits of the design (documented in the README):
 -- * writers of one tenant's quota serialize on its counter row until commit: the price of
 --   exactness. Other tenants are not slowed.
+-- * tenant.row_counts is written by the ledger below SQL: no trigger, rule or constraint a user
+--   adds to it runs for those updates; COPY tenant.row_counts TO in the writing transaction
+--   does not see its pending deltas (a SELECT does).
 -- * UPDATE materialises old and new rows (transition tables) for every UPDATE of a counted
 --   table, even when no tenant changes; COPY and INSERT ... SELECT materialise the new rows.
 -- * counts are dumped with the data (pg_extension_config_dump, same snapshot); after a
@@ -65,11 +87,11 @@ COMMENT ON TABLE tenant.row_counts IS
 SELECT pg_catalog.pg_extension_config_dump('tenant.row_quotas', '');
 SELECT pg_catalog.pg_extension_config_dump('tenant.row_counts', '');
 
--- Adds deltas (one per tenant) to a resource's counts; with enforce, raises TN006 when an
--- increment passes the tenant's limit. Increments upsert (the counter row stays locked until
--- the transaction ends), in tenant order so two multi-tenant statements cannot deadlock.
--- Decrements only update an existing counter: a tenant being deleted may have lost its counter
--- already (ON DELETE CASCADE), and no counter is created for it again.
+-- Adds deltas (one per tenant) to a resource's counts through the transaction's ledger, as the
+-- triggers do; with enforce, raises TN006 when an increment passes the tenant's limit. Counters
+-- are locked in tenant order so two multi-tenant statements cannot deadlock. Decrements only
+-- change an existing counter: a tenant being deleted may have lost its counter already (ON
+-- DELETE CASCADE), and no counter is created for it again.
 CREATE FUNCTION tenant._row_quota_apply(resource text, tenants uuid[], deltas bigint[], enforce boolean)
     RETURNS void
     LANGUAGE c
