@@ -41,8 +41,9 @@ Oid FirstScopedTable(const PlannedStmt *statement) {
   return InvalidOid;
 }
 
-// The first scoped table an INSERT, UPDATE or MERGE of the plan writes (its own or a CTE's).
-Oid FirstScopedTableWritten(const PlannedStmt *statement) {
+// The first scoped table an INSERT, UPDATE or MERGE of the plan writes (its own or a CTE's);
+// with for_user, only one to which row level security applies for the statement's user.
+Oid FirstScopedTableWritten(const PlannedStmt *statement, bool for_user) {
   List *plans = lcons(statement->planTree, list_copy(statement->subplans));
   ListCell *cell;
   foreach (cell, plans) {
@@ -53,7 +54,7 @@ Oid FirstScopedTableWritten(const PlannedStmt *statement) {
     ListCell *index;
     foreach (index, modify->resultRelations) {
       const RangeTblEntry *entry = rt_fetch(lfirst_int(index), statement->rtable);
-      if (ScopedForUser(entry)) return entry->relid;
+      if (for_user ? ScopedForUser(entry) : policy::IsScoped(entry->relid)) return entry->relid;
     }
   }
   return InvalidOid;
@@ -73,12 +74,14 @@ void Check(const PlannedStmt *statement) {
                   "Call tenant.set() first.");
     return;
   }
-  // Unvalidated: an unknown or suspended tenant is refused where its rows are touched (the
-  // policies call tenant.current_id()), not here, where the statement may touch none.
+  // Only a statement that writes a scoped table asks the registry (a database without the
+  // extension has none). Unvalidated: an unknown or suspended tenant is refused where its rows are
+  // touched (the policies call tenant.current_id()), not here.
+  if (!OidIsValid(PgCall([&] { return FirstScopedTableWritten(statement, false); }))) return;
   const registry::TenantRecord *record = registry::FindById(*UnvalidatedTenant());
   if (record == nullptr || !record->read_only) return;
   const std::string slug = record->slug;
-  const Oid table = PgCall([&] { return FirstScopedTableWritten(statement); });
+  const Oid table = PgCall([&] { return FirstScopedTableWritten(statement, true); });
   if (OidIsValid(table))
     throw Error(errcodes::kTenantReadOnly, "tenant \"" + slug + "\" is read-only",
                 "Table " + bridge::RelationName(table) + " may be read and deleted from, not inserted into or updated.",

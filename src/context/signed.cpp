@@ -171,9 +171,11 @@ PG_TENANT_FUNCTION(pg_tenant_sign) {
   // The caller's claims first, ours last: tid, iat and exp cannot be overridden.
   std::string ours = "{\"tid\": \"" + registry::IdText(tenant) + "\", \"iat\": " + std::to_string(now) +
                      ", \"exp\": " + std::to_string(now + seconds) + "}";
+  const Datum claims =
+      PgCall([&] { return PG_ARGISNULL(2) ? DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")) : PG_GETARG_DATUM(2); });
+  if (!PgCall([&] { return JB_ROOT_IS_OBJECT(DatumGetJsonbP(claims)); }))
+    throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "a token's claims must be a JSON object");
   std::string payload = PgCall([&] {
-    Datum claims = PG_ARGISNULL(2) ? DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")) : PG_GETARG_DATUM(2);
-    if (!JB_ROOT_IS_OBJECT(DatumGetJsonbP(claims))) elog(ERROR, "claims must be a JSON object");
     Datum merged = DirectFunctionCall2(jsonb_concat, claims, DirectFunctionCall1(jsonb_in, CStringGetDatum(ours.c_str())));
     return std::string(JsonbToCString(nullptr, &DatumGetJsonbP(merged)->root, VARSIZE(DatumGetJsonbP(merged))));
   });

@@ -206,7 +206,9 @@ std::string DefaultTenantColumn() {
 std::optional<std::string> ScopedColumn(Oid relid) {
   char column[NAMEDATALEN] = {0};
   bool found = PgCall([&] {
-    Oid schema = get_namespace_oid("tenant", false);
+    // In a database without the extension (the library is preloaded for all) nothing is scoped.
+    Oid schema = get_namespace_oid("tenant", true);
+    if (!OidIsValid(schema)) return false;
     Oid catalog = get_relname_relid("scoped_tables", schema);
     Oid index = get_relname_relid("scoped_tables_pkey", schema);
     if (!OidIsValid(catalog) || !OidIsValid(index)) return false;

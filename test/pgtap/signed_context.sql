@@ -4,7 +4,7 @@
 -- pg_tenant.missing_context = error. Tokens are forged with pgcrypto's HMAC to reach the cases
 -- tenant.sign never produces.
 BEGIN;
-SELECT plan(52);
+SELECT plan(54);
 CREATE EXTENSION IF NOT EXISTS pgcrypto;
 
 \ir include/err.sql
@@ -53,6 +53,10 @@ SELECT is(pg_temp.err($$SET LOCAL pg_tenant.context_secret = 'k 1:0123456789abcd
 -------------------------------------------------------------------------------------------------
 SET LOCAL pg_tenant.context_secret = 'k1:first-secret-0123456789abcdef0123456789';
 SELECT tenant.sign(:'a', '1 hour', '{"sub": "user-7", "tid": "forged"}') AS token_a \gset
+SELECT is(pg_temp.err(format('SELECT tenant.sign(%L, %L, %L)', :'a', '1 hour', '[1, 2]')),
+          '22023 | a token''s claims must be a JSON object', 'claims that are not an object: 22023');
+SELECT is(pg_temp.err(format('SELECT tenant.sign(%L, %L)', :'a', '-1 hour')),
+          '22023 | a token''s ttl must be positive', 'a ttl that is not positive: 22023');
 SELECT tenant.sign(:'b', '1 hour') AS token_b \gset
 SELECT is(pg_temp.part(:'token_a', 1),
           '{"alg": "HS256", "typ": "JWT", "kid": "k1"}', 'the header names HS256 and the key');
