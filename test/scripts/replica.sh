@@ -47,16 +47,22 @@ cleanup() {
 trap cleanup EXIT
 runuser -u postgres -- env PGPASSWORD="${PGPASSWORD:-}" pg_basebackup -h 127.0.0.1 -p "${PGPORT:-5432}" \
   -U "${PGUSER:-postgres}" -D "$work/data" -R -X stream -c fast >"$work/basebackup.log" 2>&1 || cat "$work/basebackup.log"
+# A hot standby refuses to start with a smaller value of these than its primary's.
+standby_minimums=$(psql -X -q -At -d postgres -c "SELECT string_agg(name || ' = ' || setting, E'\\n')
+  FROM pg_settings WHERE name IN ('max_connections', 'max_prepared_transactions', 'max_locks_per_transaction',
+                                  'max_wal_senders', 'max_worker_processes')")
 cat >"$work/data/postgresql.conf" <<CONF
 port = $sport
 listen_addresses = ''
 unix_socket_directories = '$work'
 hot_standby = on
 shared_preload_libraries = 'pg_tenant'
+$standby_minimums
 CONF
 printf 'local all all trust\n' >"$work/data/pg_hba.conf"
 chown -R postgres "$work"
-runuser -u postgres -- "$(pg_config --bindir)/pg_ctl" -D "$work/data" -l "$work/log" -w start >/dev/null
+runuser -u postgres -- "$(pg_config --bindir)/pg_ctl" -D "$work/data" -l "$work/log" -w start >/dev/null ||
+  tail -n 20 "$work/log"
 R="host=$work port=$sport dbname=$db user=postgres"
 RA="host=$work port=$sport dbname=$db user=$app"
 last() { psql -X -q -At -d "$1" -c "$2" 2>&1 | tail -n 1; }
