@@ -41,6 +41,7 @@ struct LeaseShared {
   LWLock *lock;  // guards the table's structure and the URL (shared to serve, exclusive to add or remove)
   pg_atomic_uint64 url_version;  // changes when url does
   pg_atomic_uint32 redis_down;   // the last round trip (backend or worker) failed
+  pg_atomic_uint32 url_wanted;   // a session wants leases from another URL (ClaimSlot failed)
   char server[33];               // this server's name in the leases hashes: new with every shared memory
   char url[kUrlSize];            // the Redis every lease of this server came from ('' until the first)
 };
@@ -68,6 +69,7 @@ void StartSharedMemory() noexcept {
     shared->lock = &(GetNamedLWLockTranche("pg_tenant leases"))->lock;
     pg_atomic_init_u64(&shared->url_version, 1);
     pg_atomic_init_u32(&shared->redis_down, 0);
+    pg_atomic_init_u32(&shared->url_wanted, 0);
     uint8 bytes[16];
     if (!pg_strong_random(bytes, sizeof(bytes))) {  // unique enough: the start time and the PID
       const uint64 a = static_cast<uint64>(GetCurrentTimestamp()), b = static_cast<uint64>(MyProcPid);
@@ -127,6 +129,9 @@ bool ClaimSlot(const Session &session) {
         hash_search(table, entry->key, HASH_REMOVE, nullptr);  // counts of the other Redis
       strlcpy(shared->url, session.url, kUrlSize);
       pg_atomic_fetch_add_u64(&shared->url_version, 1);
+      pg_atomic_write_u32(&shared->url_wanted, 0);
+    } else {
+      pg_atomic_write_u32(&shared->url_wanted, 1);  // the worker may abandon an unreachable Redis
     }
   }
   LWLockRelease(shared->lock);
@@ -324,7 +329,8 @@ void WorkerTick() {
       }
       LWLockRelease(shared->lock);
     });
-    if (!work.empty() && WorkerConnected()) {
+    bool unreachable = !work.empty() && !WorkerConnected();
+    if (!work.empty() && !unreachable) {
       for (const Work &w : work) {
         uint64 consumed = 0, released = 0;
         redis::LeaseRequest request;
@@ -353,6 +359,7 @@ void WorkerTick() {
           pg_atomic_fetch_add_u64(&entry->lease, released);
           pg_atomic_fetch_sub_u32(&entry->refills, 1);
           WorkerFailed();
+          unreachable = true;
           break;  // the rest waits for the next tick
         }
         pg_atomic_write_u32(&shared->redis_down, 0);
@@ -360,9 +367,31 @@ void WorkerTick() {
         pg_atomic_fetch_sub_u32(&entry->refills, 1);
       }
     }
+    // Sessions now use another Redis and this one cannot be reached: once every lease has
+    // expired, its entries are abandoned (their units stay leased there until their windows end;
+    // calls not reported yet are lost to it) so that leases come from the new one.
+    const bool abandon = unreachable && pg_atomic_read_u32(&shared->url_wanted) != 0;
     // Entries that hold nothing and whose lease or window is over go (the next call leases anew).
     PgCall([&] {
       LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+      if (abandon) {
+        bool all_over = true;
+        HASH_SEQ_STATUS status;
+        hash_seq_init(&status, table);
+        LeaseEntry *entry;
+        while ((entry = static_cast<LeaseEntry *>(hash_seq_search(&status))) != nullptr)
+          if (static_cast<int64>(pg_atomic_read_u64(&entry->deadline)) > now || pg_atomic_read_u32(&entry->refills) != 0)
+            all_over = false;
+        if (all_over) {
+          hash_seq_init(&status, table);
+          while ((entry = static_cast<LeaseEntry *>(hash_seq_search(&status))) != nullptr)
+            hash_search(table, entry->key, HASH_REMOVE, nullptr);
+          shared->url[0] = '\0';
+          pg_atomic_fetch_add_u64(&shared->url_version, 1);
+          pg_atomic_write_u32(&shared->url_wanted, 0);
+          ereport(LOG, (errmsg("pg_tenant abandoned its meter leases of an unreachable Redis: sessions use another")));
+        }
+      }
       HASH_SEQ_STATUS status;
       hash_seq_init(&status, table);
       LeaseEntry *entry;
