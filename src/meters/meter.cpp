@@ -723,9 +723,10 @@ void pg_tenant_meter_worker_main(Datum) {
       ProcessConfigFile(PGC_SIGHUP);
     }
     RunGuarded(lease::WorkerTick);
-    if (GetCurrentTimestamp() >= next_flush) {
+    const TimestampTz now = GetCurrentTimestamp();
+    if (now >= next_flush) {
+      next_flush = now + static_cast<TimestampTz>(flush_interval_ms) * 1000;
       RunGuarded(Flush);
-      next_flush = GetCurrentTimestamp() + static_cast<TimestampTz>(flush_interval_ms) * 1000;
     }
   }
   RunGuarded(lease::WorkerShutdown);  // clean shutdown: used units reach Redis, unused ones go back
