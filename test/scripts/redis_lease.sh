@@ -49,6 +49,7 @@ SELECT tenant.set_limit('free', 'per_second', 20, 'second');
 SELECT tenant.set_limit('free', 'restart', 100);
 SELECT tenant.set_limit('free', 'crash', 100);
 SELECT tenant.set_limit('free', 'trips', 1000000);
+SELECT tenant.set_limit('free', 'down_lease', 100);
 ALTER DATABASE $db SET pg_tenant.meter_backend = 'redis';"
 dropdb --if-exists $db 2>/dev/null
 createdb $db
@@ -60,9 +61,9 @@ qa() { psql -X -Atq -d $db "$@" 2>&1; }
 qb() { psql -X -Atq -h "$other" -p "$oport" -U postgres -d $db "$@" 2>&1; }
 enter="DO \$\$ BEGIN PERFORM tenant.set('lease-tenant'); END \$\$"
 key_of() { echo "pg_tenant:$db:$tid:$1:0"; }
-settles() {  # KEY VALUE: waits up to 4 s for the workers' reports
+settles() {  # KEY VALUE: waits up to 8 s for the workers' reports (after an outage: their back-off)
   local value
-  for _ in $(seq 1 40); do value=$(rcli GET "$1"); [ "$value" = "$2" ] && break; sleep 0.1; done
+  for _ in $(seq 1 80); do value=$(rcli GET "$1"); [ "$value" = "$2" ] && break; sleep 0.1; done
   echo "$value"
 }
 leased() { local v; v=$(rcli HGET "$1:leases" _total); echo "${v:-0}"; }
@@ -159,6 +160,29 @@ sed -i '/pg_tenant.redis_lease_time/d' "$other/data/postgresql.conf"
 as_pg "$(pg_config --bindir)/pg_ctl" -D "$other/data" -l "$other/log" -w start >/dev/null
 out=$(qb -c "BEGIN" -c "$enter" -c "SELECT tenant.try_meter('crash')" -c "COMMIT" | tail -1)
 check_eq "crash: B restarted is refused too (never over the limit)" "f" "$out"
+
+# A meter without a limit counts here; the workers add the sums to Redis every half lease time.
+for q in qa qb; do
+  $q -c "BEGIN" -c "$enter" -c "SELECT count(*) FROM generate_series(1, 50) WHERE tenant.try_meter('unlimited')" -c "COMMIT" >/dev/null
+done
+check_eq "no limit: 50 calls on each cluster reach Redis within half a lease time" "100" \
+  "$(settles "$(key_of unlimited)" 100)"
+check_eq "no limit: tenant.usage() on cluster B shows both clusters' calls" "100" \
+  "$(qb -c "BEGIN" -c "$enter" -c "SELECT used FROM tenant.usage() WHERE resource = 'unlimited'" -c "COMMIT" | tail -1)"
+
+# Redis down: units already leased here are still served (Redis granted them), then TN009.
+qa -c "BEGIN" -c "$enter" -c "SELECT tenant.try_meter('down_lease')" -c "COMMIT" >/dev/null
+held=$(leased "$(key_of down_lease)")
+kill -9 "$(cat "$rdir/redis.pid")"
+for _ in $(seq 1 50); do rcli PING >/dev/null 2>&1 || break; sleep 0.1; done
+out=$(qa -c "BEGIN" -c "$enter" -c "SELECT count(*) FILTER (WHERE tenant.try_meter('down_lease')) FROM generate_series(1, $held)" \
+         -c "COMMIT" | tail -1)
+check_eq "Redis down: the $held units leased to cluster A are still served" "$held" "$out"
+out=$(qa -c "BEGIN" -c "$enter" -c "SELECT tenant.try_meter('down_lease')" -c "COMMIT")
+check "... and the next call is TN009 (pg_tenant.redis_failure = closed)" grep -q "Redis meter backend unavailable" <<<"$out"
+check "redis-server back" start_redis
+check_eq "Redis back: cluster A's worker reports them (1 + $held)" "$(( 1 + held ))" \
+  "$(settles "$(key_of down_lease)" $(( 1 + held )))"
 
 # The lease GUCs refuse bad values.
 check_eq "pg_tenant.redis_lease_max = -1: 22023" "22023" "$(sqlstate_of $db "SET pg_tenant.redis_lease_max = -1")"
