@@ -788,10 +788,10 @@ bool RedisUsage(FunctionCallInfo fcinfo, const pg_uuid_t &tenant) {
     InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
     auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
     for (const Row &row : rows) {
-      Datum values[3] = {CStringGetTextDatum(row.resource.c_str()), TimestampTzGetDatum(row.window_start),
+      Datum datums[3] = {CStringGetTextDatum(row.resource.c_str()), TimestampTzGetDatum(row.window_start),
                          Int64GetDatum(row.used)};
       bool nulls[3] = {false, row.no_window, false};
-      tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+      tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, datums, nulls);
     }
   });
   return true;
