@@ -224,12 +224,17 @@ TimestampTz last_open_warning = 0;
 // share one Redis (a primary and its replicas, Citus nodes) agree on names, not on OIDs.
 std::string RedisTenantPrefix(const pg_uuid_t &tenant_id) {
   static std::string database;
+  static pg_uuid_t last_tenant;  // most calls of a backend are for the tenant of the call before
+  static std::string last_prefix;
+  if (!last_prefix.empty() && memcmp(&last_tenant, &tenant_id, sizeof(tenant_id)) == 0) return last_prefix;
   if (database.empty()) database = PgCall([] { return std::string(get_database_name(MyDatabaseId)); });
   char tenant[37];
   UuidBytes bytes;
   memcpy(bytes.data(), tenant_id.data, UUID_LEN);
   FormatUuid(bytes, tenant);
-  return "pg_tenant:" + database + ":" + tenant + ":";
+  last_prefix = "pg_tenant:" + database + ":" + tenant + ":";
+  last_tenant = tenant_id;
+  return last_prefix;
 }
 
 std::string RedisKey(const MeterKey &key) {
