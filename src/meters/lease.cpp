@@ -315,6 +315,7 @@ void WorkerTick() {
       bool expired;
     };
     std::vector<Work> work;
+    bool removable = false;  // an entry holds nothing and its lease or window is over
     const TimestampTz now = GetCurrentTimestamp();
     PgCall([&] {
       LWLockAcquire(shared->lock, LW_SHARED);
@@ -326,6 +327,8 @@ void WorkerTick() {
                              static_cast<int64>(pg_atomic_read_u64(&entry->window_end)) <= now;
         if (pg_atomic_read_u64(&entry->consumed) != 0 || (expired && pg_atomic_read_u64(&entry->lease) != 0))
           work.push_back({entry->key, expired});
+        else if (expired && !Holds(entry))
+          removable = true;
       }
       LWLockRelease(shared->lock);
     });
@@ -371,7 +374,9 @@ void WorkerTick() {
     // expired, its entries are abandoned (their units stay leased there until their windows end;
     // calls not reported yet are lost to it) so that leases come from the new one.
     const bool abandon = unreachable && pg_atomic_read_u32(&shared->url_wanted) != 0;
-    // Entries that hold nothing and whose lease or window is over go (the next call leases anew).
+    // Entries that hold nothing and whose lease or window is over go (the next call leases anew);
+    // the exclusive lock only when there may be some.
+    if (!removable && work.empty() && !abandon) return;
     PgCall([&] {
       LWLockAcquire(shared->lock, LW_EXCLUSIVE);
       if (abandon) {
