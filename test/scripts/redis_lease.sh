@@ -3,7 +3,7 @@
 # initdb'd here) share one redis-server on loopback, 16 pgbench clients on each. For limits 7, 100
 # and 100,000 the calls granted over both clusters (counted by a sequence on each: sequences are
 # not transactional) add up to the limit exactly, never more; leases held by an idle cluster go
-# back to Redis after pg_tenant.redis_lease_time; a window rolls over with its own leases; a
+# back to Redis after pg_tenant.redis_lease_time, and reach the other cluster within 1.5 s; a window rolls over with its own leases; a
 # restarted Redis (AOF) keeps every count; a cluster that crashes holding a lease loses those units
 # for the window and nothing goes over; tenant.usage() shows the count of both clusters; most calls
 # make no round trip; the lease GUCs refuse bad values.
@@ -50,6 +50,7 @@ SELECT tenant.set_limit('free', 'restart', 100);
 SELECT tenant.set_limit('free', 'crash', 100);
 SELECT tenant.set_limit('free', 'trips', 1000000);
 SELECT tenant.set_limit('free', 'down_lease', 100);
+SELECT tenant.set_limit('free', 'fair', 100);
 ALTER DATABASE $db SET pg_tenant.meter_backend = 'redis';"
 dropdb --if-exists $db 2>/dev/null
 createdb $db
@@ -160,6 +161,22 @@ sed -i '/pg_tenant.redis_lease_time/d' "$other/data/postgresql.conf"
 as_pg "$(pg_config --bindir)/pg_ctl" -D "$other/data" -l "$other/log" -w start >/dev/null
 out=$(qb -c "BEGIN" -c "$enter" -c "SELECT tenant.try_meter('crash')" -c "COMMIT" | tail -1)
 check_eq "crash: B restarted is refused too (never over the limit)" "f" "$out"
+
+# Fairness: units idle in cluster A's lease reach cluster B within the lease time and a worker
+# tick (1 s + 0.5 s).
+qa -c "BEGIN" -c "$enter" -c "SELECT tenant.try_meter('fair')" -c "COMMIT" >/dev/null
+held=$(leased "$(key_of fair)")
+start=$(date +%s%N)
+b=$(qb -c "BEGIN" -c "$enter" -c "SELECT count(*) FILTER (WHERE tenant.try_meter('fair')) FROM generate_series(1, 99)" -c "COMMIT" | tail -1)
+check_eq "fair: cluster B first gets what A's lease ($held) leaves" "$(( 99 - held ))" "$b"
+while [ "$(qb -c "BEGIN" -c "$enter" -c "SELECT tenant.try_meter('fair')" -c "COMMIT" | tail -1)" != t ]; do
+  [ $(( ($(date +%s%N) - start) / 1000000 )) -gt 5000 ] && break
+  sleep 0.05
+done
+waited=$(( ($(date +%s%N) - start) / 1000000 ))
+check "fair: then A's idle units within 1.5 s (+ 0.5 s margin): $waited ms" test "$waited" -le 2000
+b=$(qb -c "BEGIN" -c "$enter" -c "SELECT count(*) FILTER (WHERE tenant.try_meter('fair')) FROM generate_series(1, 99)" -c "COMMIT" | tail -1)
+check_eq "fair: all of them: 1 on A, 100 - 1 on B" "$(( held - 1 ))" "$b"
 
 # A meter without a limit counts here; the workers add the sums to Redis every half lease time.
 for q in qa qb; do
