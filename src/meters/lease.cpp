@@ -213,8 +213,9 @@ bool Serve(const Session &session, const std::string &key, uint64 amount, bool l
         uint64 left = pg_atomic_read_u64(&entry->lease);
         while (left >= amount && !served)
           served = pg_atomic_compare_exchange_u64(&entry->lease, &left, left - amount);
-      } else {
-        served = true;
+      } else {  // far from the largest bigint, where Redis would refuse the report
+        served = pg_atomic_read_u64(&entry->known_used) + pg_atomic_read_u64(&entry->consumed) + amount <=
+                 static_cast<uint64>(PG_INT64_MAX / 2);
       }
       if (served) *used = pg_atomic_read_u64(&entry->known_used) + pg_atomic_add_fetch_u64(&entry->consumed, amount);
     }
@@ -284,8 +285,9 @@ redis::MeterReply Meter(redis::Client &client, const Session &session, const std
     pg_atomic_write_u64(&entry->known_used, static_cast<uint64>(reply.used));
     pg_atomic_write_u64(&entry->deadline, static_cast<uint64>(GetCurrentTimestamp() + lease_time_ms * INT64CONST(1000)));
     pg_atomic_fetch_add_u64(&entry->lease, static_cast<uint64>(reply.granted));
-    result.status = reply.status == redis::LeaseReply::Status::kCounted ? redis::MeterReply::Status::kCounted
-                                                                         : redis::MeterReply::Status::kOverLimit;
+    result.status = reply.status == redis::LeaseReply::Status::kCounted     ? redis::MeterReply::Status::kCounted
+                    : reply.status == redis::LeaseReply::Status::kOverLimit ? redis::MeterReply::Status::kOverLimit
+                                                                            : redis::MeterReply::Status::kFailed;
     // Refused: the count the call found, leases included (they hold units of the limit too).
     result.used = reply.status == redis::LeaseReply::Status::kCounted ? reply.used : reply.used + reply.leased;
   }
@@ -361,6 +363,13 @@ void WorkerTick() {
           pg_atomic_fetch_add_u64(&entry->consumed, consumed);
           pg_atomic_fetch_add_u64(&entry->lease, released);
           pg_atomic_fetch_sub_u32(&entry->refills, 1);
+          if (worker_client.Connected()) {  // Redis answered with an error: the others may still go
+            PgCall([&] {
+              ereport(LOG, (errmsg("pg_tenant could not report meter key \"%s\" to Redis: %s", w.key.c_str(),
+                                   reply.error.c_str())));
+            });
+            continue;
+          }
           WorkerFailed();
           unreachable = true;
           break;  // the rest waits for the next tick

@@ -8,7 +8,9 @@ namespace pg_tenant::redis {
 namespace {
 
 // KEYS[1] K, KEYS[2] K:leases; ARGV server, consumed, released, amount, limit, lease_max, ttl.
-// Returns {counted, used, leased, granted}. A server's report never takes more from its field
+// Returns {counted (1, 0, or -1: the count would pass the largest bigint), used, leased, granted};
+// the report is applied in every case (the script never fails after its first write). Counts go
+// to INCRBY as the caller's decimal strings: Lua numbers are doubles, printed as 5e+18. A server's report never takes more from its field
 // than it holds (a Redis restarted without its data forgot the lease): its used units still count.
 constexpr const char *kLeaseScript = R"LUA(
 local k, h, server = KEYS[1], KEYS[2], ARGV[1]
@@ -20,10 +22,15 @@ local drop = math.min(held, consumed + released)
 held = held - drop
 total = math.max(0, total - drop)
 local used = tonumber(redis.call('GET', k) or '0')
-if consumed > 0 then used = redis.call('INCRBY', k, consumed) end
+if consumed > 0 then used = redis.call('INCRBY', k, ARGV[2]) end
 local counted, granted = 0, 0
+local incremented = nil
 if amount > 0 and (limit < 0 or used + total + amount <= limit) then
-  used = redis.call('INCRBY', k, amount)
+  incremented = redis.pcall('INCRBY', k, ARGV[4])
+  if type(incremented) == 'table' then counted = -1 end
+end
+if counted == 0 and incremented ~= nil then
+  used = incremented
   counted = 1
   if limit >= 0 and lease_max > 0 then
     local others = redis.call('HLEN', h)
@@ -61,7 +68,10 @@ LeaseReply Lease(Client &client, const LeaseRequest &request) {
     reply.error = "unexpected reply from the lease script";
     return reply;
   }
-  reply.status = out[0] == 1 || request.amount == 0 ? LeaseReply::Status::kCounted : LeaseReply::Status::kOverLimit;
+  reply.status = out[0] == 1 || request.amount == 0 ? LeaseReply::Status::kCounted
+                 : out[0] == -1                     ? LeaseReply::Status::kOutOfRange
+                                                    : LeaseReply::Status::kOverLimit;
+  if (reply.status == LeaseReply::Status::kOutOfRange) reply.error = "the count would pass the largest bigint";
   reply.used = out[1];
   reply.leased = out[2];
   reply.granted = out[3];

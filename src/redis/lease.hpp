@@ -25,7 +25,9 @@ struct LeaseRequest {
 };
 
 struct LeaseReply {
-  enum class Status { kCounted, kOverLimit, kFailed } status = Status::kFailed;
+  // kOutOfRange: the report was applied, the call not counted (its count would pass the largest
+  // bigint); kFailed: nothing is known to have been applied.
+  enum class Status { kCounted, kOverLimit, kOutOfRange, kFailed } status = Status::kFailed;
   int64_t used = 0;     // K after the script: calls reported used cluster-wide (this call included)
   int64_t leased = 0;   // units leased to every server and not yet reported or returned
   int64_t granted = 0;  // units leased to this server by this request, beyond amount

@@ -187,6 +187,16 @@ check_eq "no limit: 50 calls on each cluster reach Redis within half a lease tim
 check_eq "no limit: tenant.usage() on cluster B shows both clusters' calls" "100" \
   "$(qb -c "BEGIN" -c "$enter" -c "SELECT used FROM tenant.usage() WHERE resource = 'unlimited'" -c "COMMIT" | tail -1)"
 
+# A meter without a limit near the largest bigint: the call that would pass it is refused as before
+# leases (TN009 naming it, pg_tenant.redis_failure = closed), counted nowhere, and the worker goes
+# on reporting the other meters.
+out=$(qa -c "BEGIN" -c "$enter" -c "SELECT tenant.meter('huge', 5000000000000000000) IS NULL" \
+         -c "SELECT tenant.meter('huge', 5000000000000000000)" -c "COMMIT")
+check "no limit: a call past the largest bigint is refused" grep -q "would pass the largest bigint" <<<"$out"
+check_eq "... and Redis holds the first one only" "5000000000000000000" "$(settles "$(key_of huge)" 5000000000000000000)"
+qa -c "BEGIN" -c "$enter" -c "SELECT count(*) FROM generate_series(1, 10) WHERE tenant.try_meter('after_huge')" -c "COMMIT" >/dev/null
+check_eq "... and other meters are still reported" "10" "$(settles "$(key_of after_huge)" 10)"
+
 # Redis down: units already leased here are still served (Redis granted them), then TN009.
 qa -c "BEGIN" -c "$enter" -c "SELECT tenant.try_meter('down_lease')" -c "COMMIT" >/dev/null
 held=$(leased "$(key_of down_lease)")
