@@ -171,8 +171,8 @@ bool WorkerConnected() {
   if (url[0] == '\0') return false;
   std::string error;
   auto parsed = redis::ParseRedisUrl(url, &error);
-  const char *connect_timeout = GetConfigOption("pg_tenant.redis_connect_timeout", false, false);
-  const char *command_timeout = GetConfigOption("pg_tenant.redis_command_timeout", false, false);
+  const char *connect_timeout = GetConfigOption("pg_tenant.redis_connect_timeout", true, false);  // never ereports
+  const char *command_timeout = GetConfigOption("pg_tenant.redis_command_timeout", true, false);
   if (!parsed || !worker_client.Connect(*parsed, connect_timeout ? atoi(connect_timeout) : 200,
                                         command_timeout ? atoi(command_timeout) : 200, &error)) {
     WorkerFailed();
@@ -214,8 +214,9 @@ bool Serve(const Session &session, const std::string &key, uint64 amount, bool l
         while (left >= amount && !served)
           served = pg_atomic_compare_exchange_u64(&entry->lease, &left, left - amount);
       } else {  // far from the largest bigint, where Redis would refuse the report
-        served = pg_atomic_read_u64(&entry->known_used) + pg_atomic_read_u64(&entry->consumed) + amount <=
-                 static_cast<uint64>(PG_INT64_MAX / 2);
+        constexpr uint64 kHalf = static_cast<uint64>(PG_INT64_MAX / 2);
+        served = amount <= kHalf &&
+                 pg_atomic_read_u64(&entry->known_used) + pg_atomic_read_u64(&entry->consumed) <= kHalf - amount;
       }
       if (served) *used = pg_atomic_read_u64(&entry->known_used) + pg_atomic_add_fetch_u64(&entry->consumed, amount);
     }
