@@ -11,7 +11,9 @@
 #   # server: -o guc=value    optional: more pg_virtualenv options
 #   # mode: prepared          optional: pgbench's query mode (default simple)
 # and optionally plans.sql, run once after setup.sql with its output on stderr.
-# PG_TENANT_BENCH_PORT picks the cluster's port (default: a free one).
+# PG_TENANT_BENCH_PORT picks the cluster's port (default: a free one). PG_TENANT_BENCH_CLUSTER=own
+# runs against the cluster already in PGHOST/PGPORT (started with shared_preload_libraries=pg_tenant)
+# instead of a pg_virtualenv one; its database bench and roles bench_* are dropped and created again.
 # Run as root on Debian 12 after scripts/install-deps.sh test and make install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +23,7 @@ rounds=${3:-5}
 clients=${4:-1}
 . test/lib.sh
 
-if [ -z "${PG_TENANT_BENCH_INSIDE:-}" ]; then
+if [ -z "${PG_TENANT_BENCH_INSIDE:-}" ] && [ "${PG_TENANT_BENCH_CLUSTER:-}" != own ]; then
   export PG_TENANT_BENCH_INSIDE=1
   # shellcheck disable=SC2046 # the server: line is a list of options
   exec pg_virtualenv -t -c "-p ${PG_TENANT_BENCH_PORT:-$(free_port)}" -o shared_preload_libraries=pg_tenant \
@@ -30,6 +32,10 @@ if [ -z "${PG_TENANT_BENCH_INSIDE:-}" ]; then
 fi
 
 dir=bench/$case_name
+if [ "${PG_TENANT_BENCH_CLUSTER:-}" = own ]; then  # what an earlier run left: the database, the bench_ roles
+  dropdb --if-exists bench
+  for role in $(psql -XAtc "SELECT rolname FROM pg_roles WHERE rolname LIKE 'bench\_%'"); do psql -Xqc "DROP ROLE $role"; done
+fi
 createdb bench
 psql -X -q -v ON_ERROR_STOP=1 -d bench -f "$dir/setup.sql" >/dev/null
 if [ -f "$dir/plans.sql" ]; then psql -X -q -v ON_ERROR_STOP=1 -d bench -f "$dir/plans.sql" >&2; fi

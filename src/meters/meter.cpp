@@ -6,6 +6,7 @@
 // at start; counting is not transactional (like a sequence): a meter call is not refunded by
 // ROLLBACK.
 #include "meters/meter.hpp"
+#include "meters/lease.hpp"
 
 #include "citus/citus.hpp"
 
@@ -223,12 +224,17 @@ TimestampTz last_open_warning = 0;
 // share one Redis (a primary and its replicas, Citus nodes) agree on names, not on OIDs.
 std::string RedisTenantPrefix(const pg_uuid_t &tenant_id) {
   static std::string database;
+  static pg_uuid_t last_tenant;  // most calls of a backend are for the tenant of the call before
+  static std::string last_prefix;
+  if (!last_prefix.empty() && memcmp(&last_tenant, &tenant_id, sizeof(tenant_id)) == 0) return last_prefix;
   if (database.empty()) database = PgCall([] { return std::string(get_database_name(MyDatabaseId)); });
   char tenant[37];
   UuidBytes bytes;
   memcpy(bytes.data(), tenant_id.data, UUID_LEN);
   FormatUuid(bytes, tenant);
-  return "pg_tenant:" + database + ":" + tenant + ":";
+  last_prefix = "pg_tenant:" + database + ":" + tenant + ":";
+  last_tenant = tenant_id;
+  return last_prefix;
 }
 
 std::string RedisKey(const MeterKey &key) {
@@ -315,9 +321,15 @@ bool EnsureRedis(std::string *error) {
 // Returns the count as meters() does; on a Redis failure applies pg_tenant.redis_failure.
 Count CountInRedis(const MeterKey &key, Period period, uint64 amount, bool limited, uint64 limit) {
   std::string error;
+  const std::string redis_key = RedisKey(key);
+  // Most calls are served from this server's lease of units (meters/lease.cpp): no round trip.
+  const lease::Session session{redis_url, redis_url_version, redis_client.Connected()};
+  uint64 served_used = 0;
+  if (lease::Serve(session, redis_key, amount, limited, limit, &served_used)) return {Outcome::kCounted, served_used};
   if (EnsureRedis(&error)) {
-    redis::MeterReply reply = redis_client.Meter(RedisKey(key), static_cast<int64>(amount),
-                                                 limited ? static_cast<int64>(limit) : -1, TtlMs(period, key.window_start));
+    redis::MeterReply reply = lease::Meter(redis_client, session, redis_key, static_cast<int64>(amount),
+                                           limited ? static_cast<int64>(limit) : -1, TtlMs(period, key.window_start),
+                                           WindowEnd(period, key.window_start));
     if (reply.status == redis::MeterReply::Status::kCounted) return {Outcome::kCounted, static_cast<uint64>(reply.used)};
     if (reply.status == redis::MeterReply::Status::kOverLimit) return {Outcome::kOverLimit, static_cast<uint64>(reply.used)};
     error = reply.error;
@@ -673,6 +685,7 @@ void Init() {
   shmem_request_hook = RequestSharedMemory;
   previous_shmem_startup = shmem_startup_hook;
   shmem_startup_hook = StartSharedMemory;
+  lease::Init(max_meters);
 
   BackgroundWorker worker;
   memset(&worker, 0, sizeof(worker));
@@ -702,8 +715,11 @@ void pg_tenant_meter_worker_main(Datum) {
   BackgroundWorkerUnblockSignals();
   BackgroundWorkerInitializeConnection(meter_database, nullptr, 0);
   RunGuarded(Load);
+  TimestampTz next_flush = 0;
   for (;;) {
-    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, flush_interval_ms, PG_WAIT_EXTENSION);
+    // Wakes for the flush and, more often, to report and return Redis leases (meters/lease.cpp).
+    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, lease::TickMs(flush_interval_ms),
+                    PG_WAIT_EXTENSION);
     ResetLatch(MyLatch);
     if (ProcDiePending) break;
     CHECK_FOR_INTERRUPTS();
@@ -711,8 +727,14 @@ void pg_tenant_meter_worker_main(Datum) {
       ConfigReloadPending = false;
       ProcessConfigFile(PGC_SIGHUP);
     }
-    RunGuarded(Flush);
+    RunGuarded(lease::WorkerTick);
+    const TimestampTz now = GetCurrentTimestamp();
+    if (now >= next_flush) {
+      next_flush = now + static_cast<TimestampTz>(flush_interval_ms) * 1000;
+      RunGuarded(Flush);
+    }
   }
+  RunGuarded(lease::WorkerShutdown);  // clean shutdown: used units reach Redis, unused ones go back
   RunGuarded(Flush);  // clean shutdown: nothing counted is lost
   proc_exit(0);
 }
@@ -731,11 +753,64 @@ PG_TENANT_FUNCTION(pg_tenant_try_meter) {
   PG_RETURN_BOOL(Meter(fcinfo, false, &left));
 }
 
+namespace pg_tenant::meters {
+namespace {
+
+// With the Redis backend, the tenant's open windows as every server counted them: Redis's count
+// plus what this server served and has not reported yet (other servers report theirs every half
+// pg_tenant.redis_lease_time). False, with a WARNING, when Redis cannot answer.
+bool RedisUsage(FunctionCallInfo fcinfo, const pg_uuid_t &tenant) {
+  struct Row {
+    std::string resource;
+    int64 window_start;
+    int64 used;
+    bool no_window;
+  };
+  std::vector<Row> rows;
+  std::string error;
+  std::vector<std::pair<std::string, int64_t>> values;
+  const std::string prefix = RedisTenantPrefix(tenant);
+  if (!EnsureRedis(&error) || !redis_client.ValuesWithPrefix(prefix, &values, &error)) {
+    PgCall([&] {
+      ereport(WARNING, (errcode(errcodes::kRedisUnavailable),
+                        errmsg("tenant usage shows this server's meter counters only: %s", error.c_str())));
+    });
+    return false;
+  }
+  const TimestampTz now = GetCurrentTimestamp();
+  for (const auto &[key, used] : values) {
+    const std::string rest = key.substr(prefix.size());  // <resource>:<window start>
+    const size_t colon = rest.find(':');
+    if (colon == std::string::npos || rest.find(':', colon + 1) != std::string::npos) continue;
+    const std::string resource = rest.substr(0, colon);
+    if (!limits::IsValidResourceName(resource)) continue;
+    const int64 window_start = std::strtoll(rest.c_str() + colon + 1, nullptr, 10);
+    const Period period = limits::EffectiveLimit(tenant, resource).period;
+    if (WindowEnd(period, window_start) <= now) continue;
+    rows.push_back({resource, window_start, used + static_cast<int64>(lease::Unreported(key)), period == Period::kNone});
+  }
+  PgCall([&] {
+    InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+    auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
+    for (const Row &row : rows) {
+      Datum datums[3] = {CStringGetTextDatum(row.resource.c_str()), TimestampTzGetDatum(row.window_start),
+                         Int64GetDatum(row.used)};
+      bool nulls[3] = {false, row.no_window, false};
+      tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, datums, nulls);
+    }
+  });
+  return true;
+}
+
+}  // namespace
+}  // namespace pg_tenant::meters
+
 // tenant._meter_usage(tenant uuid) returns table (resource text, window_start timestamptz, used bigint):
-// the tenant's open windows in this database.
+// the tenant's open windows in this database (with the Redis backend: of every server).
 PG_TENANT_FUNCTION(pg_tenant_meter_usage) {
   if (PG_ARGISNULL(0)) throw Error(ERRCODE_NULL_VALUE_NOT_ALLOWED, "tenant must not be NULL");
   pg_uuid_t tenant = *PG_GETARG_UUID_P(0);
+  if (meter_backend == kBackendRedis && RedisUsage(fcinfo, tenant)) return (Datum)0;
   PgCall([&] {
     InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
     if (meter_table == nullptr) return;
@@ -770,6 +845,7 @@ PG_TENANT_FUNCTION(pg_tenant_forget_meters) {
     purge_callback_registered = true;
   }
   purged_tenants.push_back({tenant, GetCurrentTransactionNestLevel()});
+  lease::Forget(RedisTenantPrefix(tenant));  // nothing of it may reach Redis after the keys are gone
   if (meter_backend == kBackendRedis) {
     std::string error;
     int64 deleted = 0;

@@ -4,17 +4,22 @@
 
 #include <sys/time.h>
 
+#include <cstdlib>
+
 #include "common/cpp_only.hpp"  // last: fails the build if PostgreSQL crept in
 
 namespace pg_tenant::redis {
 namespace {
 
-// KEYS[1] counter; ARGV amount, limit (-1: none), ttl in ms (0: none). Returns {counted, used}.
+// KEYS[1] counter, KEYS[2] its leases (redis/lease.cpp: field _total holds the units leased to
+// servers and not yet used or returned, which the limit must leave room for); ARGV amount, limit
+// (-1: none), ttl in ms (0: none). Returns {counted, used}.
 constexpr const char *kMeterScript = R"LUA(
 local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+local leased = tonumber(redis.call('HGET', KEYS[2], '_total') or '0')
 local amount = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
-if limit >= 0 and used + amount > limit then
+if limit >= 0 and used + leased + amount > limit then
   return {0, used}
 end
 used = redis.call('INCRBY', KEYS[1], amount)
@@ -32,6 +37,17 @@ using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
 
 timeval Milliseconds(int ms) { return timeval{ms / 1000, (ms % 1000) * 1000}; }
 
+// A SCAN MATCH pattern for the keys that start with prefix: glob characters in it are escaped.
+std::string PrefixPattern(const std::string &prefix) {
+  std::string pattern;
+  for (char c : prefix) {
+    if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') pattern += '\\';
+    pattern += c;
+  }
+  pattern += '*';
+  return pattern;
+}
+
 }  // namespace
 
 void Client::ContextDeleter::operator()(redisContext *context) const { redisFree(context); }
@@ -42,6 +58,7 @@ Client::~Client() = default;
 void Client::Disconnect() {
   context_.reset();
   script_sha_.clear();
+  script_shas_.clear();
 }
 
 bool Client::Connect(const RedisUrl &url, int connect_timeout_ms, int command_timeout_ms, std::string *error) {
@@ -100,8 +117,10 @@ MeterReply Client::Meter(const std::string &key, int64_t amount, int64_t limit, 
   }
   const std::string a = std::to_string(amount), l = std::to_string(limit), t = std::to_string(ttl_ms);
   for (int attempt = 0; attempt < 2; ++attempt) {
-    Reply reply(static_cast<redisReply *>(redisCommand(context_.get(), "EVALSHA %s 1 %b %s %s %s", script_sha_.c_str(),
-                                                       key.data(), key.size(), a.c_str(), l.c_str(), t.c_str())));
+    const std::string leases = key + ":leases";
+    Reply reply(static_cast<redisReply *>(redisCommand(context_.get(), "EVALSHA %s 2 %b %b %s %s %s", script_sha_.c_str(),
+                                                       key.data(), key.size(), leases.data(), leases.size(),
+                                                       a.c_str(), l.c_str(), t.c_str())));
     if (reply == nullptr) {  // I/O error or timeout: the context is unusable
       result.error = context_->errstr;
       Disconnect();
@@ -149,13 +168,7 @@ bool Client::DeletePrefix(const std::string &prefix, int64_t *deleted, std::stri
     *error = "not connected";
     return false;
   }
-  // The prefix is matched literally: glob characters in it are escaped.
-  std::string pattern;
-  for (char c : prefix) {
-    if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') pattern += '\\';
-    pattern += c;
-  }
-  pattern += '*';
+  const std::string pattern = PrefixPattern(prefix);  // matched literally
   std::string cursor = "0";
   do {
     Reply page(static_cast<redisReply *>(
@@ -177,6 +190,118 @@ bool Client::DeletePrefix(const std::string &prefix, int64_t *deleted, std::stri
         return false;
       }
       *deleted += unlinked->integer;
+    }
+  } while (cursor != "0");
+  return true;
+}
+
+bool Client::Script(const char *script, const std::vector<std::string> &keys, const std::vector<std::string> &args,
+                    std::vector<int64_t> *out, std::string *error) {
+  out->clear();
+  if (!Connected()) {
+    *error = "not connected";
+    return false;
+  }
+  std::string *sha = nullptr;
+  for (auto &known : script_shas_)
+    if (known.first == script) sha = &known.second;
+  if (sha == nullptr) {
+    script_shas_.emplace_back(script, std::string());
+    sha = &script_shas_.back().second;
+  }
+  // EVALSHA sha numkeys keys... args...: built as an argument vector (binary safe).
+  const std::string numkeys = std::to_string(keys.size());
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (sha->empty()) {
+      Reply loaded(static_cast<redisReply *>(redisCommand(context_.get(), "SCRIPT LOAD %s", script)));
+      if (loaded == nullptr || loaded->type != REDIS_REPLY_STRING) {
+        *error = std::string("Redis SCRIPT LOAD failed: ") +
+                 (loaded ? (loaded->str ? loaded->str : "?") : context_->errstr);
+        if (loaded == nullptr) Disconnect();
+        return false;
+      }
+      sha->assign(loaded->str, loaded->len);
+    }
+    std::vector<const char *> argv{"EVALSHA", sha->c_str(), numkeys.c_str()};
+    std::vector<size_t> lengths{7, sha->size(), numkeys.size()};
+    for (const auto *part : {&keys, &args})
+      for (const std::string &value : *part) {
+        argv.push_back(value.data());
+        lengths.push_back(value.size());
+      }
+    Reply reply(static_cast<redisReply *>(
+        redisCommandArgv(context_.get(), static_cast<int>(argv.size()), argv.data(), lengths.data())));
+    if (reply == nullptr) {  // I/O error or timeout: the context is unusable
+      *error = context_->errstr;
+      Disconnect();
+      return false;
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+      const std::string message(reply->str, reply->len);
+      if (attempt == 0 && message.rfind("NOSCRIPT", 0) == 0) {  // the server lost its scripts
+        sha->clear();
+        continue;
+      }
+      *error = message;
+      return false;
+    }
+    if (reply->type != REDIS_REPLY_ARRAY) {
+      *error = "unexpected reply from a Redis script";
+      return false;
+    }
+    for (size_t i = 0; i < reply->elements; ++i) {
+      if (reply->element[i]->type != REDIS_REPLY_INTEGER) {
+        *error = "unexpected reply from a Redis script";
+        out->clear();
+        return false;
+      }
+      out->push_back(reply->element[i]->integer);
+    }
+    return true;
+  }
+  *error = "a Redis script could not be loaded";
+  return false;
+}
+
+bool Client::ValuesWithPrefix(const std::string &prefix, std::vector<std::pair<std::string, int64_t>> *out,
+                              std::string *error) {
+  out->clear();
+  if (!Connected()) {
+    *error = "not connected";
+    return false;
+  }
+  const std::string pattern = PrefixPattern(prefix);
+  std::string cursor = "0";
+  do {
+    Reply page(static_cast<redisReply *>(redisCommand(context_.get(), "SCAN %s MATCH %b COUNT 1000 TYPE string",
+                                                      cursor.c_str(), pattern.data(), pattern.size())));
+    if (page == nullptr || page->type != REDIS_REPLY_ARRAY || page->elements != 2 ||
+        page->element[0]->type != REDIS_REPLY_STRING || page->element[1]->type != REDIS_REPLY_ARRAY) {
+      *error = page == nullptr ? std::string(context_->errstr) : "unexpected reply to SCAN";
+      if (page == nullptr) Disconnect();
+      return false;
+    }
+    cursor.assign(page->element[0]->str, page->element[0]->len);
+    const redisReply *keys = page->element[1];
+    if (keys->elements == 0) continue;
+    std::vector<const char *> argv{"MGET"};
+    std::vector<size_t> lengths{4};
+    for (size_t i = 0; i < keys->elements; ++i) {
+      argv.push_back(keys->element[i]->str);
+      lengths.push_back(keys->element[i]->len);
+    }
+    Reply values(static_cast<redisReply *>(
+        redisCommandArgv(context_.get(), static_cast<int>(argv.size()), argv.data(), lengths.data())));
+    if (values == nullptr || values->type != REDIS_REPLY_ARRAY || values->elements != keys->elements) {
+      *error = values == nullptr ? std::string(context_->errstr) : "unexpected reply to MGET";
+      if (values == nullptr) Disconnect();
+      return false;
+    }
+    for (size_t i = 0; i < keys->elements; ++i) {
+      const redisReply *value = values->element[i];
+      if (value->type != REDIS_REPLY_STRING) continue;  // expired since the SCAN
+      out->emplace_back(std::string(keys->element[i]->str, keys->element[i]->len),
+                        std::strtoll(std::string(value->str, value->len).c_str(), nullptr, 10));
     }
   } while (cursor != "0");
   return true;

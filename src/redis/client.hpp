@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 struct redisContext;
 
@@ -32,7 +34,8 @@ class Client {
   void Disconnect();
 
   // Atomic check-and-increment of key by amount against limit (-1: unlimited); the key expires
-  // ttl_ms after its first count (0: never). One round trip (EVALSHA; reloads on NOSCRIPT).
+  // ttl_ms after its first count (0: never). Units leased to servers (redis/lease.hpp, in the hash
+  // key + ":leases") count against the limit too. One round trip (EVALSHA; reloads on NOSCRIPT).
   MeterReply Meter(const std::string &key, int64_t amount, int64_t limit, int64_t ttl_ms);
 
   // Adds counts made while Redis was unreachable (reconciliation); false on failure.
@@ -41,6 +44,16 @@ class Client {
   // Deletes every key that starts with prefix (SCAN MATCH, then UNLINK); false on failure.
   bool DeletePrefix(const std::string &prefix, int64_t *deleted, std::string *error);
 
+  // Runs a Lua script (by its SHA, loaded on first use and again on NOSCRIPT) whose reply is an
+  // array of integers; false with *error on failure (an I/O error also disconnects).
+  bool Script(const char *script, const std::vector<std::string> &keys, const std::vector<std::string> &args,
+              std::vector<int64_t> *out, std::string *error);
+
+  // Every string key that starts with prefix with its integer value (SCAN MATCH, then MGET);
+  // keys holding other types are skipped. False on failure.
+  bool ValuesWithPrefix(const std::string &prefix, std::vector<std::pair<std::string, int64_t>> *out,
+                        std::string *error);
+
  private:
   struct ContextDeleter {
     void operator()(redisContext *context) const;
@@ -48,6 +61,7 @@ class Client {
   bool LoadScript(std::string *error);
   std::unique_ptr<redisContext, ContextDeleter> context_;
   std::string script_sha_;
+  std::vector<std::pair<const char *, std::string>> script_shas_;  // Script(): text -> SHA
 };
 
 }  // namespace pg_tenant::redis

@@ -150,7 +150,7 @@ check "tenant.meter_info() shows the table full ($(q $db "SELECT entries || '/' 
 # A streaming replica (pg_basebackup) counts meters in its own shared memory, starting from what
 # the primary had flushed, and never writes (its tables are read-only); the primary is untouched.
 standby=$(mktemp -d /tmp/pg_tenant-standby.XXXX)
-sport=$(free_port)
+sport=${PG_TENANT_TEST_OTHER_PORT:-$(free_port)}
 chown postgres "$standby"
 before_primary=$(flushed)
 runuser -u postgres -- env PGPASSWORD="${PGPASSWORD:-}" pg_basebackup -h 127.0.0.1 -p "${PGPORT:-5432}" \
