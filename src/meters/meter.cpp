@@ -12,6 +12,7 @@
 #include "bridge/bridge.hpp"
 #include "bridge/errcodes.hpp"
 #include "bridge/settings.hpp"
+#include "bridge/spi.hpp"
 #include "context/context.hpp"
 #include "redis/client.hpp"
 #include "redis/url.hpp"
@@ -66,6 +67,34 @@ struct ShareEntry {
 struct MeterShared {
   LWLock *lock;  // guards both tables' structure (shared for counting, exclusive to add or remove)
   bool loaded;   // the worker loaded tenant.meter_counts since shared memory was created
+  // 0.9.0: every window that ended by then is in tenant.meter_counts for good (the start of the
+  // last committed flush; 0 before the first). Written by the worker only.
+  pg_atomic_uint64 flushed_until;
+};
+
+// Usage alerts (0.9.0): a meter call that moves a counter across an alert level of its limit
+// queues the alert here; the worker writes the queued alerts of pg_tenant.database with its flush
+// (tenant._usage_alert: a row of tenant.usage_alerts and a NOTIFY, once per key), in a
+// transaction of its own, so the caller's rollback does not lose an alert whose count stays.
+// Only one call crosses a level (the counter moves by compare-and-swap, or in Redis by one
+// script), and the outbox's primary key keeps a retried flush from writing one twice.
+struct AlertRecord {
+  pg_uuid_t tenant;
+  char resource[kResourceSize];
+  int64 window_start;
+  int32 period;
+  int32 level;
+  uint64 used;
+  uint64 limit;
+  bool soft;
+};
+
+constexpr int kAlertQueueSize = 1024;  // a full queue: the caller writes the alert itself
+
+struct AlertQueue {
+  slock_t mutex;  // guards count and records
+  int count;
+  AlertRecord records[kAlertQueueSize];
 };
 
 enum MeterBackend { kBackendShmem, kBackendRedis };
@@ -87,14 +116,15 @@ int flush_interval_ms = 1000;
 char *meter_database = nullptr;
 
 MeterShared *shared = nullptr;
+AlertQueue *alert_queue = nullptr;
 HTAB *meter_table = nullptr;
 HTAB *share_table = nullptr;
 shmem_request_hook_type previous_shmem_request = nullptr;
 shmem_startup_hook_type previous_shmem_startup = nullptr;
 
 Size SharedSize() {
-  return MAXALIGN(sizeof(MeterShared)) + hash_estimate_size(max_meters, sizeof(MeterEntry)) +
-         hash_estimate_size(max_meters, sizeof(ShareEntry));
+  return MAXALIGN(sizeof(MeterShared)) + MAXALIGN(sizeof(AlertQueue)) +
+         hash_estimate_size(max_meters, sizeof(MeterEntry)) + hash_estimate_size(max_meters, sizeof(ShareEntry));
 }
 
 void RequestSharedMemory() noexcept {
@@ -111,6 +141,12 @@ void StartSharedMemory() noexcept {
   if (!found) {
     shared->lock = &(GetNamedLWLockTranche("pg_tenant"))->lock;
     shared->loaded = false;
+    pg_atomic_init_u64(&shared->flushed_until, 0);
+  }
+  alert_queue = static_cast<AlertQueue *>(ShmemInitStruct("pg_tenant usage alerts", sizeof(AlertQueue), &found));
+  if (!found) {
+    SpinLockInit(&alert_queue->mutex);
+    alert_queue->count = 0;
   }
   HASHCTL info;
   memset(&info, 0, sizeof(info));
@@ -384,7 +420,67 @@ void CheckShmemMeterOnCitus() {
   });
 }
 
-bool Meter(FunctionCallInfo fcinfo, bool raise, std::optional<uint64> *left) {
+// The worker writes the alerts of its database (pg_tenant.database) only, as it saves only that
+// database's counters.
+bool InWorkerDatabase() {
+  static int known = -1;
+  if (known < 0)
+    known = PgCall([] {
+      const char *name = get_database_name(MyDatabaseId);
+      return name != nullptr && meter_database != nullptr && strcmp(name, meter_database) == 0;
+    });
+  return known == 1;
+}
+
+// The SQL both writers run: a row of tenant.usage_alerts and its NOTIFY, unless it is there.
+constexpr const char *kAlertSql =
+    "SELECT tenant._usage_alert($1, $2, $3, $4, $5, $6, $7, $8)";
+constexpr int kAlertParams = 8;
+const Oid kAlertTypes[kAlertParams] = {UUIDOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT4OID, INT8OID, INT8OID, TEXTOID};
+
+// A full queue (the worker is behind by a thousand alerts): the caller writes the alert in its own
+// transaction, as the extension owner; it is then lost if that transaction rolls back.
+void WriteAlertNow(const AlertRecord &alert) {
+  spi::Session spi;
+  spi::AsRole as_owner(spi::ExtensionOwner(spi));
+  pg_uuid_t tenant = alert.tenant;
+  spi.Execute(kAlertSql, {{UUIDOID, UUIDPGetDatum(&tenant)},
+                          {TEXTOID, spi::TextParam(alert.resource)},
+                          {TIMESTAMPTZOID, TimestampTzGetDatum(alert.window_start)},
+                          {TEXTOID, spi::TextParam(PeriodName(static_cast<Period>(alert.period)))},
+                          {INT4OID, Int32GetDatum(alert.level)},
+                          {INT8OID, Int64GetDatum(static_cast<int64>(alert.used))},
+                          {INT8OID, Int64GetDatum(static_cast<int64>(alert.limit))},
+                          {TEXTOID, spi::TextParam(alert.soft ? "soft" : "hard")}});
+  spi.Finish();
+}
+
+// The levels a call that moved the counter from before to after crossed: each is crossed by
+// exactly one call of the window.
+void RecordCrossings(const MeterKey &key, const limits::Limit &limit, uint64 before, uint64 after) {
+  if (RecoveryInProgress() || !InWorkerDatabase()) return;  // a standby writes nothing
+  for (int i = 0; i < limit.alert_count; ++i) {
+    const uint64 threshold = limits::AlertThreshold(limit.value, limit.alert_levels[i]);
+    if (!(before < threshold && threshold <= after)) continue;
+    AlertRecord alert;
+    memset(&alert, 0, sizeof(alert));
+    alert.tenant = key.tenant;
+    memcpy(alert.resource, key.resource, sizeof(alert.resource));
+    alert.window_start = key.window_start;
+    alert.period = static_cast<int32>(limit.period);
+    alert.level = limit.alert_levels[i];
+    alert.used = after;
+    alert.limit = limit.value;
+    alert.soft = limit.soft;
+    SpinLockAcquire(&alert_queue->mutex);
+    const bool queued = alert_queue->count < kAlertQueueSize;
+    if (queued) alert_queue->records[alert_queue->count++] = alert;
+    SpinLockRelease(&alert_queue->mutex);
+    if (!queued) WriteAlertNow(alert);
+  }
+}
+
+bool Meter(FunctionCallInfo fcinfo, bool raise, std::optional<int64> *left) {
   if (meter_table == nullptr)
     throw Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "tenant meters need pg_tenant in shared_preload_libraries",
                 "Meters count in shared memory, which only a preloaded library can reserve.",
@@ -407,10 +503,11 @@ bool Meter(FunctionCallInfo fcinfo, bool raise, std::optional<uint64> *left) {
   memcpy(key.resource, resource.data(), resource.size());
   key.window_start = CurrentWindowStart(limit.period, GetCurrentTimestamp());
   if (meter_backend == kBackendShmem) CheckShmemMeterOnCitus();
+  const bool hard = limit.limited && !limit.soft;  // a soft limit counts past its value
   const Count count =
       meter_backend == kBackendRedis
-          ? CountInRedis(key, limit.period, static_cast<uint64>(amount), limit.limited, limit.value)
-          : PgCall([&] { return CountIn(key, limit.period, static_cast<uint64>(amount), limit.limited, limit.value); });
+          ? CountInRedis(key, limit.period, static_cast<uint64>(amount), hard, limit.value)
+          : PgCall([&] { return CountIn(key, limit.period, static_cast<uint64>(amount), hard, limit.value); });
   if (count.outcome == Outcome::kTableFull)
     throw Error(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED, "the meter table is full",
                 "pg_tenant.max_meters (" + std::to_string(max_meters) + ") counters are in use.",
@@ -427,7 +524,10 @@ bool Meter(FunctionCallInfo fcinfo, bool raise, std::optional<uint64> *left) {
     if (raise) throw limits::LimitReached(resource, limit, count.used);
     return false;
   }
-  if (limit.limited && count.used <= limit.value) *left = limit.value - count.used;  // open mode: unknown
+  if (!limit.limited || count.used > kMostUsed) return true;  // unlimited, or open mode: unknown
+  if (limit.alert_count > 0) RecordCrossings(key, limit, count.used - static_cast<uint64>(amount), count.used);
+  // Negative past a soft limit: the overage.
+  *left = static_cast<int64>(limit.value) - static_cast<int64>(count.used);
   return true;
 }
 
@@ -481,6 +581,56 @@ bool CountsTableExists() {
          DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
+bool AlertFunctionExists() {
+  int rc = SPI_execute(
+      "SELECT pg_catalog.to_regprocedure('tenant._usage_alert(uuid, text, timestamptz, text, integer, bigint, bigint, "
+      "text)') IS NOT NULL",
+      true, 1);
+  bool isnull;
+  return rc == SPI_OK_SELECT && SPI_processed == 1 &&
+         DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+SPIPlanPtr alert_plan = nullptr;
+
+// Writes the queued alerts in the flush's transaction; returns how many it took from the head of
+// the queue (removed once that transaction has committed: a failed flush writes them next time).
+int WriteQueuedAlerts() {
+  SpinLockAcquire(&alert_queue->mutex);
+  const int queued = alert_queue->count;
+  SpinLockRelease(&alert_queue->mutex);
+  if (queued == 0 || !AlertFunctionExists()) return 0;
+  // Records only join at the tail: the first `queued` stay as they are until this worker removes them.
+  auto *alerts = static_cast<AlertRecord *>(palloc(sizeof(AlertRecord) * queued));
+  SpinLockAcquire(&alert_queue->mutex);
+  memcpy(alerts, alert_queue->records, sizeof(AlertRecord) * queued);
+  SpinLockRelease(&alert_queue->mutex);
+  if (alert_plan == nullptr) {
+    SPIPlanPtr plan = SPI_prepare(kAlertSql, kAlertParams, const_cast<Oid *>(kAlertTypes));
+    if (plan == nullptr || SPI_keepplan(plan) != 0) elog(ERROR, "could not prepare the alert write (%d)", SPI_result);
+    alert_plan = plan;
+  }
+  for (int i = 0; i < queued; ++i) {
+    const AlertRecord &a = alerts[i];
+    Datum values[kAlertParams] = {UUIDPGetDatum(&a.tenant), CStringGetTextDatum(a.resource),
+                                  TimestampTzGetDatum(a.window_start),
+                                  CStringGetTextDatum(PeriodName(static_cast<Period>(a.period))),
+                                  Int32GetDatum(a.level), Int64GetDatum(static_cast<int64>(a.used)),
+                                  Int64GetDatum(static_cast<int64>(a.limit)), CStringGetTextDatum(a.soft ? "soft" : "hard")};
+    if (SPI_execute_plan(alert_plan, values, nullptr, false, 0) < 0) elog(ERROR, "the alert write failed");
+  }
+  return queued;
+}
+
+void RemoveWrittenAlerts(int written) {
+  if (written == 0) return;
+  SpinLockAcquire(&alert_queue->mutex);
+  memmove(alert_queue->records, alert_queue->records + written,
+          sizeof(AlertRecord) * static_cast<size_t>(alert_queue->count - written));
+  alert_queue->count -= written;
+  SpinLockRelease(&alert_queue->mutex);
+}
+
 // The flush upsert, prepared once. It keeps the greater count: a promoted standby's counts, or a
 // backend's counts after a crash, never replace higher ones already saved.
 SPIPlanPtr flush_plan = nullptr;
@@ -517,9 +667,12 @@ void Flush() {
       if (SPI_execute_plan(flush_plan, values, nullptr, false, 0) < 0) elog(ERROR, "the meter flush failed");
     }
   }
+  const int alerts_written = WriteQueuedAlerts();
   SPI_finish();
   PopActiveSnapshot();
   CommitTransactionCommand();
+  RemoveWrittenAlerts(alerts_written);
+  pg_atomic_write_u64(&shared->flushed_until, static_cast<uint64>(cutoff));
   pgstat_report_activity(STATE_IDLE, nullptr);
   FreeEndedWindows(cutoff);  // only now: had the flush failed, they would be saved next time
 }
@@ -719,15 +872,15 @@ void pg_tenant_meter_worker_main(Datum) {
 
 // tenant.meter(resource text, amount bigint) returns bigint: what the limit leaves, NULL when unlimited.
 PG_TENANT_FUNCTION(pg_tenant_meter) {
-  std::optional<uint64> left;
+  std::optional<int64> left;
   Meter(fcinfo, true, &left);
   if (!left) PG_RETURN_NULL();
-  PG_RETURN_INT64(static_cast<int64>(*left));
+  PG_RETURN_INT64(*left);
 }
 
 // tenant.try_meter(resource text, amount bigint) returns boolean: counted, or false at the limit.
 PG_TENANT_FUNCTION(pg_tenant_try_meter) {
-  std::optional<uint64> left;
+  std::optional<int64> left;
   PG_RETURN_BOOL(Meter(fcinfo, false, &left));
 }
 
@@ -805,4 +958,13 @@ PG_TENANT_FUNCTION(pg_tenant_meter_info) {
     }
     return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls));
   });
+}
+
+// tenant._meters_flushed_until() returns timestamptz: every window that ended by then is final in
+// tenant.meter_counts (NULL before the worker's first flush, or without preloading).
+PG_TENANT_FUNCTION(pg_tenant_meters_flushed_until) {
+  if (shared == nullptr) PG_RETURN_NULL();
+  const uint64 until = pg_atomic_read_u64(&shared->flushed_until);
+  if (until == 0) PG_RETURN_NULL();
+  PG_RETURN_TIMESTAMPTZ(static_cast<TimestampTz>(until));
 }
