@@ -237,6 +237,26 @@ $$;
 DROP TABLE pg_temp.pg_tenant_090_grants;
 
 -------------------------------------------------------------------------------------------------
+-- Idempotency keys -- 0.9.0
+-------------------------------------------------------------------------------------------------
+
+-- 0.9.0: with an idempotency key (1 to 64 bytes) per event. A repeat of (tenant, resource, key)
+-- within pg_tenant.idempotency_horizon counts nothing and gets the first call's answer (TN006
+-- again if it was refused); with another amount it is 22023. Shared memory keeps at most
+-- pg_tenant.max_idempotency_keys keys; Redis keeps each for the horizon (one script per call).
+CREATE FUNCTION tenant.meter(resource text, amount bigint, idempotency_key text) RETURNS bigint
+    LANGUAGE c VOLATILE PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'pg_tenant_meter';
+COMMENT ON FUNCTION tenant.meter(text, bigint, text) IS
+    'tenant.meter, once per idempotency key: a repeat within pg_tenant.idempotency_horizon counts nothing and returns the same answer';
+CREATE FUNCTION tenant.try_meter(resource text, amount bigint, idempotency_key text) RETURNS boolean
+    LANGUAGE c VOLATILE PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'pg_tenant_try_meter';
+COMMENT ON FUNCTION tenant.try_meter(text, bigint, text) IS
+    'tenant.try_meter, once per idempotency key';
+REVOKE ALL ON FUNCTION tenant.meter(text, bigint, text), tenant.try_meter(text, bigint, text) FROM PUBLIC;
+
+-------------------------------------------------------------------------------------------------
 -- Usage alerts and the export of closed windows -- 0.9.0
 -------------------------------------------------------------------------------------------------
 

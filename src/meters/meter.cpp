@@ -97,6 +97,29 @@ struct AlertQueue {
   AlertRecord records[kAlertQueueSize];
 };
 
+// Idempotency keys (0.9.0): tenant.meter(resource, amount, key) remembers each (database,
+// tenant, resource, key) for pg_tenant.idempotency_horizon with the answer it got, in a shared
+// hash of pg_tenant.max_idempotency_keys entries (its own LWLock). A repeated key counts
+// nothing and gets the same answer; while the first call of a key is counting (microseconds),
+// a second one waits for its answer.
+constexpr size_t kMostKeyBytes = 64;
+
+struct OnceKey {  // hashed as bytes: always fully zeroed before filling
+  Oid database;
+  pg_uuid_t tenant;
+  char resource[kResourceSize];
+  char key[kMostKeyBytes + 1];
+};
+
+struct OnceEntry {
+  OnceKey key;
+  TimestampTz expires;
+  int pid;       // the backend counting it, 0 once answered
+  bool counted;  // the answer: counted, or refused at the limit
+  uint64 used;   // the count the first call got back
+  int64 amount;  // a repeat must ask for the same amount
+};
+
 enum MeterBackend { kBackendShmem, kBackendRedis };
 enum RedisFailure { kFailClosed, kFailOpen, kFailLocal };
 const struct config_enum_entry kBackendOptions[] = {
@@ -111,12 +134,16 @@ int redis_failure = kFailClosed;
 uint64 redis_url_version = 0;
 
 int max_meters = 10000;
+int max_idempotency_keys = 10000;
+int idempotency_horizon_s = 300;
 int max_meters_per_tenant = 64;
 int flush_interval_ms = 1000;
 char *meter_database = nullptr;
 
 MeterShared *shared = nullptr;
 AlertQueue *alert_queue = nullptr;
+LWLock *once_lock = nullptr;
+HTAB *once_table = nullptr;
 HTAB *meter_table = nullptr;
 HTAB *share_table = nullptr;
 shmem_request_hook_type previous_shmem_request = nullptr;
@@ -124,13 +151,14 @@ shmem_startup_hook_type previous_shmem_startup = nullptr;
 
 Size SharedSize() {
   return MAXALIGN(sizeof(MeterShared)) + MAXALIGN(sizeof(AlertQueue)) +
-         hash_estimate_size(max_meters, sizeof(MeterEntry)) + hash_estimate_size(max_meters, sizeof(ShareEntry));
+         hash_estimate_size(max_meters, sizeof(MeterEntry)) + hash_estimate_size(max_meters, sizeof(ShareEntry)) +
+         hash_estimate_size(max_idempotency_keys, sizeof(OnceEntry));
 }
 
 void RequestSharedMemory() noexcept {
   if (previous_shmem_request) previous_shmem_request();
   RequestAddinShmemSpace(SharedSize());
-  RequestNamedLWLockTranche("pg_tenant", 1);
+  RequestNamedLWLockTranche("pg_tenant", 2);  // the meters', the idempotency keys'
 }
 
 void StartSharedMemory() noexcept {
@@ -156,6 +184,11 @@ void StartSharedMemory() noexcept {
   info.keysize = sizeof(ShareKey);
   info.entrysize = sizeof(ShareEntry);
   share_table = ShmemInitHash("pg_tenant meter shares", max_meters, max_meters, &info, HASH_ELEM | HASH_BLOBS);
+  info.keysize = sizeof(OnceKey);
+  info.entrysize = sizeof(OnceEntry);
+  once_table = ShmemInitHash("pg_tenant idempotency keys", max_idempotency_keys, max_idempotency_keys, &info,
+                             HASH_ELEM | HASH_BLOBS);
+  once_lock = &(GetNamedLWLockTranche("pg_tenant"))[1].lock;
   LWLockRelease(AddinShmemInitLock);
 }
 
@@ -245,6 +278,67 @@ Count CountIn(const MeterKey &key, Period period, uint64 amount, bool limited, u
   if (pending) pg_atomic_fetch_add_u64(&entry->pending, amount);
   LWLockRelease(shared->lock);
   return {Outcome::kCounted, current + amount};
+}
+
+// --- idempotency keys (shared memory) ---------------------------------------------------------
+
+enum class OnceState { kNew, kAnswered, kBusy, kFull };
+
+// Plain C under the keys' lock. kNew: an entry pending for this backend was made; kAnswered:
+// *seen is the first call's answer; kBusy: another backend is counting it; kFull: every entry is
+// younger than the horizon. An expired entry, or one left pending by a backend that is gone, is
+// dropped first.
+OnceState ClaimOnce(const OnceKey &key, int64 amount, OnceEntry *seen) {
+  LWLockAcquire(once_lock, LW_EXCLUSIVE);
+  const TimestampTz now = GetCurrentTimestamp();
+  auto *entry = static_cast<OnceEntry *>(hash_search(once_table, &key, HASH_FIND, nullptr));
+  if (entry != nullptr && (entry->expires <= now || (entry->pid != 0 && BackendPidGetProc(entry->pid) == nullptr))) {
+    hash_search(once_table, &key, HASH_REMOVE, nullptr);
+    entry = nullptr;
+  }
+  if (entry != nullptr) {
+    *seen = *entry;
+    LWLockRelease(once_lock);
+    return seen->pid != 0 ? OnceState::kBusy : OnceState::kAnswered;
+  }
+  if (hash_get_num_entries(once_table) >= max_idempotency_keys) {  // make room: drop every expired key
+    HASH_SEQ_STATUS status;
+    hash_seq_init(&status, once_table);
+    OnceEntry *old;
+    while ((old = static_cast<OnceEntry *>(hash_seq_search(&status))) != nullptr)
+      if (old->expires <= now) hash_search(once_table, &old->key, HASH_REMOVE, nullptr);
+  }
+  bool found;
+  entry = hash_get_num_entries(once_table) < max_idempotency_keys
+              ? static_cast<OnceEntry *>(hash_search(once_table, &key, HASH_ENTER_NULL, &found))
+              : nullptr;
+  if (entry == nullptr) {
+    LWLockRelease(once_lock);
+    return OnceState::kFull;
+  }
+  entry->expires = now + static_cast<TimestampTz>(idempotency_horizon_s) * USECS_PER_SEC;
+  entry->pid = MyProcPid;
+  entry->counted = false;
+  entry->used = 0;
+  entry->amount = amount;
+  LWLockRelease(once_lock);
+  return OnceState::kNew;
+}
+
+// The first call's answer (answered), or its entry dropped (the call failed: a retry counts).
+void SettleOnce(const OnceKey &key, bool answered, bool counted, uint64 used) {
+  LWLockAcquire(once_lock, LW_EXCLUSIVE);
+  auto *entry = static_cast<OnceEntry *>(hash_search(once_table, &key, HASH_FIND, nullptr));
+  if (entry != nullptr && entry->pid == MyProcPid) {
+    if (answered) {
+      entry->counted = counted;
+      entry->used = used;
+      entry->pid = 0;
+    } else {
+      hash_search(once_table, &key, HASH_REMOVE, nullptr);
+    }
+  }
+  LWLockRelease(once_lock);
 }
 
 // --- the Redis backend (pg_tenant.meter_backend = redis) ---------------------------------------
@@ -382,6 +476,77 @@ Count CountInRedis(const MeterKey &key, Period period, uint64 amount, bool limit
   }
 }
 
+Error AmountDiffers(int64 first, int64 now) {
+  return Error(ERRCODE_INVALID_PARAMETER_VALUE, "the idempotency key was used with another amount",
+               "Its first call metered " + std::to_string(first) + ", this one " + std::to_string(now) + ".",
+               "A repeated call must repeat the first one; a new event needs a new key.");
+}
+
+// A keyed call in shared memory: the key's first call counts, a repeat gets its answer.
+Count CountOnceInShmem(const MeterKey &key, const OnceKey &once, Period period, uint64 amount, bool hard,
+                       uint64 limit, bool *repeated) {
+  OnceEntry seen;
+  const TimestampTz give_up = GetCurrentTimestamp() + 10 * USECS_PER_SEC;
+  for (;;) {
+    const OnceState state = PgCall([&] { return ClaimOnce(once, static_cast<int64>(amount), &seen); });
+    if (state == OnceState::kNew) break;
+    if (state == OnceState::kAnswered) {
+      if (seen.amount != static_cast<int64>(amount)) throw AmountDiffers(seen.amount, static_cast<int64>(amount));
+      *repeated = true;
+      return {seen.counted ? Outcome::kCounted : Outcome::kOverLimit, seen.used};
+    }
+    if (state == OnceState::kFull)
+      throw Error(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED, "too many idempotency keys",
+                  "pg_tenant.max_idempotency_keys (" + std::to_string(max_idempotency_keys) +
+                      ") keys are younger than pg_tenant.idempotency_horizon (" +
+                      std::to_string(idempotency_horizon_s) + " s).",
+                  "Raise pg_tenant.max_idempotency_keys (restart) or shorten pg_tenant.idempotency_horizon.");
+    // kBusy: the same key's first call is counting in another backend.
+    if (GetCurrentTimestamp() > give_up)
+      throw Error(ERRCODE_LOCK_NOT_AVAILABLE, "a meter call with the same idempotency key is still in progress");
+    PgCall([] {
+      pg_usleep(1000L);
+      CHECK_FOR_INTERRUPTS();
+    });
+  }
+  Count count;
+  try {
+    count = PgCall([&] { return CountIn(key, period, amount, hard, limit); });
+  } catch (...) {
+    PgCall([&] { SettleOnce(once, false, false, 0); });
+    throw;
+  }
+  // Refusals for room (table or share full, out of range) are not answers: a retry may count.
+  const bool answered = count.outcome == Outcome::kCounted || count.outcome == Outcome::kOverLimit;
+  PgCall([&] { SettleOnce(once, answered, count.outcome == Outcome::kCounted, count.used); });
+  return count;
+}
+
+// A keyed call in Redis: one script. While Redis fails, closed refuses (TN009); open and local
+// count as an unkeyed call would (the key is not remembered then).
+Count CountOnceInRedis(const MeterKey &key, std::string_view once, Period period, uint64 amount, bool hard,
+                       uint64 limit, bool *repeated) {
+  std::string error;
+  if (EnsureRedis(&error)) {
+    const std::string once_key = RedisTenantPrefix(key.tenant) + key.resource + ":once:" + std::string(once);
+    const redis::MeterOnceReply reply =
+        redis_client.MeterOnce(RedisKey(key), once_key, static_cast<int64>(amount), hard ? static_cast<int64>(limit) : -1,
+                               TtlMs(period, key.window_start), static_cast<int64>(idempotency_horizon_s) * 1000);
+    if (reply.meter.status != redis::MeterReply::Status::kFailed) {
+      if (reply.repeated && reply.amount != static_cast<int64>(amount))
+        throw AmountDiffers(reply.amount, static_cast<int64>(amount));
+      *repeated = reply.repeated;
+      return {reply.meter.status == redis::MeterReply::Status::kCounted ? Outcome::kCounted : Outcome::kOverLimit,
+              static_cast<uint64>(reply.meter.used)};
+    }
+    error = reply.meter.error;
+  }
+  if (redis_failure == kFailClosed)
+    throw Error(errcodes::kRedisUnavailable, "Redis meter backend unavailable: " + error, "",
+                "Check pg_tenant.redis_url and the Redis server.");
+  return CountInRedis(key, period, amount, hard, limit);
+}
+
 // The window of the last call: most calls fall in the window the call before them did.
 struct WindowMemo {
   Period period = Period::kNone;
@@ -493,6 +658,17 @@ bool Meter(FunctionCallInfo fcinfo, bool raise, std::optional<int64> *left) {
   limits::CheckResourceName(resource);
   if (amount <= 0)
     throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "meter amount must be positive, not " + std::to_string(amount));
+  // 0.9.0: tenant.meter(resource, amount, idempotency_key).
+  const bool keyed = PG_NARGS() > 2;
+  std::string_view idempotency_key;
+  if (keyed) {
+    if (PG_ARGISNULL(2)) throw Error(ERRCODE_NULL_VALUE_NOT_ALLOWED, "the idempotency key must not be NULL");
+    text *key_text = PG_GETARG_TEXT_PP(2);
+    idempotency_key = std::string_view(VARDATA_ANY(key_text), VARSIZE_ANY_EXHDR(key_text));
+    if (idempotency_key.empty() || idempotency_key.size() > kMostKeyBytes)
+      throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "an idempotency key has 1 to 64 bytes, not " +
+                                                       std::to_string(idempotency_key.size()));
+  }
   pg_uuid_t tenant;
   if (!context::CurrentTenant(&tenant)) throw context::NoTenant("Meters count for the current tenant.");
   const limits::Limit &limit = limits::EffectiveLimit(tenant, resource);
@@ -504,10 +680,23 @@ bool Meter(FunctionCallInfo fcinfo, bool raise, std::optional<int64> *left) {
   key.window_start = CurrentWindowStart(limit.period, GetCurrentTimestamp());
   if (meter_backend == kBackendShmem) CheckShmemMeterOnCitus();
   const bool hard = limit.limited && !limit.soft;  // a soft limit counts past its value
-  const Count count =
-      meter_backend == kBackendRedis
-          ? CountInRedis(key, limit.period, static_cast<uint64>(amount), hard, limit.value)
-          : PgCall([&] { return CountIn(key, limit.period, static_cast<uint64>(amount), hard, limit.value); });
+  bool repeated = false;
+  Count count;
+  if (!keyed) {
+    count = meter_backend == kBackendRedis
+                ? CountInRedis(key, limit.period, static_cast<uint64>(amount), hard, limit.value)
+                : PgCall([&] { return CountIn(key, limit.period, static_cast<uint64>(amount), hard, limit.value); });
+  } else if (meter_backend == kBackendRedis) {
+    count = CountOnceInRedis(key, idempotency_key, limit.period, static_cast<uint64>(amount), hard, limit.value, &repeated);
+  } else {
+    OnceKey once;
+    memset(&once, 0, sizeof(once));
+    once.database = key.database;
+    once.tenant = key.tenant;
+    memcpy(once.resource, key.resource, sizeof(once.resource));
+    memcpy(once.key, idempotency_key.data(), idempotency_key.size());
+    count = CountOnceInShmem(key, once, limit.period, static_cast<uint64>(amount), hard, limit.value, &repeated);
+  }
   if (count.outcome == Outcome::kTableFull)
     throw Error(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED, "the meter table is full",
                 "pg_tenant.max_meters (" + std::to_string(max_meters) + ") counters are in use.",
@@ -525,7 +714,7 @@ bool Meter(FunctionCallInfo fcinfo, bool raise, std::optional<int64> *left) {
     return false;
   }
   if (!limit.limited || count.used > kMostUsed) return true;  // unlimited, or open mode: unknown
-  if (limit.alert_count > 0) RecordCrossings(key, limit, count.used - static_cast<uint64>(amount), count.used);
+  if (limit.alert_count > 0 && !repeated) RecordCrossings(key, limit, count.used - static_cast<uint64>(amount), count.used);
   // Negative past a soft limit: the overage.
   *left = static_cast<int64>(limit.value) - static_cast<int64>(count.used);
   return true;
@@ -803,6 +992,13 @@ void Init() {
                           "Its share of pg_tenant.max_meters: one counter per resource and open window. A tenant "
                           "past it is refused (53400); the others are not affected.",
                           &max_meters_per_tenant, 64, 1, 10000000, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("pg_tenant.max_idempotency_keys", "Most idempotency keys of meter calls kept at once.",
+                          "Each is kept for pg_tenant.idempotency_horizon; a keyed call finding them all younger is "
+                          "refused (53400).",
+                          &max_idempotency_keys, 10000, 16, 10000000, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("pg_tenant.idempotency_horizon", "How long a meter call's idempotency key is remembered.",
+                          "A repeat within it counts nothing and gets the first call's answer.", &idempotency_horizon_s,
+                          300, 1, 7 * 86400, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
   DefineCustomIntVariable("pg_tenant.flush_interval", "How often meters are written to tenant.meter_counts.",
                           "A crash loses at most this much counting.", &flush_interval_ms, 1000, 10, 3600000,
                           PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);

@@ -3,7 +3,7 @@
 -- test/scripts/usage_alerts.sh), tenant.window_end() and the export of closed windows.
 -- Meter counts live in shared memory and are not transactional: every run uses new tenants.
 BEGIN;
-SELECT plan(46);
+SELECT plan(61);
 \ir include/err.sql
 
 CREATE ROLE pt_bill_app NOLOGIN NOSUPERUSER NOBYPASSRLS;
@@ -150,7 +150,40 @@ SELECT is((SELECT count(*)::int FROM tenant.closed_windows() WHERE tenant_id = :
 RESET ROLE;
 
 -------------------------------------------------------------------------------------------------
--- 5. Privileges
+-- 5. Idempotency keys (shared memory; 16 clients and Redis: test/scripts/billing.sh)
+-------------------------------------------------------------------------------------------------
+SELECT tenant.set_limit('pt-bill', 'events', 10, 'day');
+GRANT EXECUTE ON FUNCTION tenant.meter(text, bigint, text), tenant.try_meter(text, bigint, text) TO pt_bill_app;
+CREATE FUNCTION pg_temp.used(t uuid, r text) RETURNS bigint LANGUAGE sql SECURITY DEFINER AS
+    $$ SELECT coalesce(sum(used), 0)::bigint FROM tenant._meter_usage(t) WHERE resource = r $$;
+GRANT EXECUTE ON FUNCTION pg_temp.used(uuid, text) TO pt_bill_app;
+SET LOCAL ROLE pt_bill_app;
+SELECT tenant.set(:'ta'::uuid) IS NOT NULL AS entered \gset
+SELECT is(tenant.meter('events', 4, 'evt-1'), 6::bigint, 'a keyed call counts');
+SELECT is(tenant.meter('events', 4, 'evt-1'), 6::bigint, 'its repeat gets the same answer');
+SELECT is(pg_temp.used(:'ta', 'events'), 4::bigint, '... and counted nothing');
+SELECT is(tenant.meter('events', 4, 'evt-2'), 2::bigint, 'another key counts');
+SELECT throws_ok($$SELECT tenant.meter('events', 4, 'evt-3')$$, 'TN006', NULL, 'a keyed call at the limit: TN006');
+SELECT throws_ok($$SELECT tenant.meter('events', 4, 'evt-3')$$, 'TN006', NULL, 'its repeat: TN006 again');
+SELECT is(tenant.try_meter('events', 4, 'evt-3'), false, 'try_meter with the refused key: false');
+SELECT is(tenant.try_meter('events', 4, 'evt-1'), true, 'try_meter with the counted key: true, nothing counted');
+SELECT is(tenant.meter('events', 1), 1::bigint, 'a call without a key counts as before');
+SELECT is(pg_temp.err($$SELECT tenant.meter('events', 5, 'evt-1')$$), '22023 | the idempotency key was used with another amount',
+          'a key repeated with another amount: 22023');
+SELECT is(pg_temp.err($$SELECT tenant.meter('events', 1, NULL)$$), '22004 | the idempotency key must not be NULL',
+          'a NULL key: 22004');
+SELECT is(pg_temp.err($$SELECT tenant.meter('events', 1, '')$$), '22023 | an idempotency key has 1 to 64 bytes, not 0',
+          'an empty key: 22023');
+SELECT is(pg_temp.err(format('SELECT tenant.meter(%L, 1, %L)', 'events', repeat('k', 65))),
+          '22023 | an idempotency key has 1 to 64 bytes, not 65', 'a key of 65 bytes: 22023');
+SELECT is(pg_temp.used(:'ta', 'events'), 9::bigint, 'refused and repeated calls counted nothing (4 + 4 + 1)');
+SELECT tenant.set(:'tb'::uuid) IS NOT NULL AS entered \gset
+SELECT is(tenant.meter('events', 4, 'evt-1'), 6::bigint, 'the same key of another tenant is another event');
+SELECT tenant.reset() \gset
+RESET ROLE;
+
+-------------------------------------------------------------------------------------------------
+-- 6. Privileges
 -------------------------------------------------------------------------------------------------
 SET LOCAL ROLE pt_bill_app;
 SELECT throws_ok($$SELECT * FROM tenant.closed_windows()$$, '42501', NULL, 'the application role cannot export');

@@ -1,22 +1,23 @@
 #!/usr/bin/env bash
-# Usage alerts (0.9.0) in a cluster of its own (pg_tenant.database is the test's database, a
+# Usage that billing can trust (0.9.0), in a cluster of its own (pg_tenant.database is the test's database, a
 # short flush interval) and a real redis-server on loopback: alert levels crossed by 16
 # concurrent pgbench clients give exactly one row of tenant.usage_alerts and one NOTIFY
 # pg_tenant_usage per tenant, resource, window and level, for hard and soft limits, in both meter
 # backends; a crossing call rolled back still alerts (its count stays); the JSON payload; a full
 # queue (the worker held back) makes the callers write their alerts themselves, none lost or
 # doubled; the application role reads no alert; tenant.closed_windows() exports a window once it
-# has ended and been flushed.
-# ALERTS_PORT and ALERTS_REDIS_PORT choose the ports (default: free ones); ALERTS_DIR the
+# has ended and been flushed; idempotency keys: 16 clients repeating the same 50 keys count each
+# once and all get the same answer, at a hard limit too, in both backends.
+# BILLING_PORT and BILLING_REDIS_PORT choose the ports (default: free ones); BILLING_DIR the
 # directory's prefix.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib.sh
 
 bin=$(pg_config --bindir)
-work=$(mktemp -d "${ALERTS_DIR:-/tmp/pg_tenant-alerts}.XXXX")
+work=$(mktemp -d "${BILLING_DIR:-/tmp/pg_tenant-billing}.XXXX")
 [ "$(id -u)" = 0 ] && chown postgres "$work"
-export PGHOST=$work PGPORT=${ALERTS_PORT:-$(free_port)} PGUSER=postgres PGDATABASE=pt_alerts
+export PGHOST=$work PGPORT=${BILLING_PORT:-$(free_port)} PGUSER=postgres PGDATABASE=pt_alerts
 unset PGPASSWORD PGSERVICE
 db=pt_alerts
 as_pg "$bin/initdb" -D "$work/data" -A trust -U postgres >/dev/null
@@ -30,7 +31,7 @@ pg_tenant.flush_interval = 100
 pg_tenant.max_meters_per_tenant = 200
 max_connections = 60
 CONF
-rport=${ALERTS_REDIS_PORT:-$(free_port)}
+rport=${BILLING_REDIS_PORT:-$(free_port)}
 rcli() { redis-cli -h 127.0.0.1 -p "$rport" "$@"; }
 cleanup() {
   as_pg "$bin/pg_ctl" -D "$work/data" -w stop -m immediate >/dev/null 2>&1
@@ -39,7 +40,7 @@ cleanup() {
   rm -rf "$work"
 }
 [ -n "${KEEP:-}" ] || trap cleanup EXIT
-as_pg "$bin/pg_ctl" -D "$work/data" -l "$work/server.log" -w start >/dev/null || { fail "usage_alerts: the cluster did not start"; exit 0; }
+as_pg "$bin/pg_ctl" -D "$work/data" -l "$work/server.log" -w start >/dev/null || { fail "billing: the cluster did not start"; exit 0; }
 createdb $db
 
 a=00000000-0000-0000-0000-0000000a1e01
@@ -52,8 +53,14 @@ SELECT tenant.set_limit('metered', 'api', 1600, 'day', 'hard', '{50,80,100}');
 SELECT tenant.set_limit('metered', 'soft_api', 1000, 'day', 'soft', '{100,150}');
 SELECT tenant.set_limit('metered', 'rolled', 10, 'day', 'hard', '{50}');
 SELECT tenant.set_limit('metered', 'ticks', 100, 'second');
+SELECT tenant.set_limit('metered', 'idem_hard', 30, 'day');
 CREATE ROLE alerts_app LOGIN;
-GRANT EXECUTE ON FUNCTION tenant.set(text), tenant.meter(text, bigint), tenant.try_meter(text, bigint) TO alerts_app;
+GRANT EXECUTE ON FUNCTION tenant.set(text), tenant.meter(text, bigint), tenant.try_meter(text, bigint),
+    tenant.meter(text, bigint, text), tenant.try_meter(text, bigint, text) TO alerts_app;
+-- What each keyed call answered (the test's own table, not a tenant's).
+SELECT tenant.exempt('public.answers', 'test: the answers of keyed meter calls');
+CREATE TABLE public.answers (backend text, client int, key int, answer text);
+GRANT INSERT ON public.answers TO alerts_app;
 SQL
 
 # The worker connects to pg_tenant.database (restarted every 5 s until it exists).
@@ -153,9 +160,40 @@ check_eq "closed_windows(): the ended second with its count" "5|00:00:01" \
 check_eq "closed_windows(since its end): nothing again" "0" \
   "$(q $db "SELECT count(*) FROM tenant.closed_windows((SELECT max(window_end) FROM tenant.closed_windows()))")"
 
+# idempotent BACKEND TENANT: 16 clients x 4 transactions, each metering the same 50 keys of
+# 'idem' (no limit) and trying the same 50 of 'idem_hard' (limit 30); every answer is recorded.
+idempotent() {
+  cat >"$work/idem.sql" <<SQL
+BEGIN;
+SELECT tenant.set('$2');
+INSERT INTO public.answers SELECT '$1', :client_id, g, coalesce(tenant.meter('idem', 1, 'evt-' || g)::text, 'null')
+  FROM generate_series(1, 50) AS g;
+INSERT INTO public.answers SELECT '$1-hard', :client_id, g, tenant.try_meter('idem_hard', 1, 'evt-' || g)::text
+  FROM generate_series(1, 50) AS g;
+COMMIT;
+SQL
+  pgbench -n -U alerts_app -c 16 -j 4 -t 4 -f "$work/idem.sql" $db >"$work/pgbench-idem-$1.out" 2>&1
+  check "$1 idempotency: 16 clients ran 64 transactions" grep -q "processed: 64/64" "$work/pgbench-idem-$1.out"
+  local counts
+  if [ "$1" = redis ]; then
+    counts="$(rcli --raw GET "pg_tenant:$db:$3:idem:0")|$(rcli --raw GET "$(rcli --raw KEYS "pg_tenant:$db:$3:idem_hard:[0-9]*")")"
+  else
+    counts=$(q $db "SELECT (SELECT used FROM tenant._meter_usage('$3') WHERE resource = 'idem')
+                     || '|' || (SELECT used FROM tenant._meter_usage('$3') WHERE resource = 'idem_hard')")
+  fi
+  check_eq "$1 idempotency: 3,200 keyed calls of 50 keys counted 50 (and 30 at the limit of 30)" "50|30" "$counts"
+  check_eq "$1 idempotency: every repeat got its key's first answer" "3200|50|3200|50|30" \
+    "$(q $db "SELECT count(*) FILTER (WHERE backend = '$1') || '|' || count(DISTINCT (key, answer)) FILTER (WHERE backend = '$1')
+                        || '|' || count(*) FILTER (WHERE backend = '$1-hard')
+                        || '|' || count(DISTINCT (key, answer)) FILTER (WHERE backend = '$1-hard')
+                        || '|' || count(DISTINCT key) FILTER (WHERE backend = '$1-hard' AND answer = 'true')
+                FROM public.answers WHERE backend IN ('$1', '$1-hard')")"
+}
+idempotent shmem alpha $a
+
 # 6. The Redis backend: the same levels from Redis's counts, 16 clients.
 if ! command -v redis-server >/dev/null; then
-  fail "usage_alerts: redis-server is not installed"; exit 0
+  fail "billing: redis-server is not installed"; exit 0
 fi
 redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
   --pidfile "$work/redis.pid" --dir "$work" --logfile "$work/redis.log"
@@ -180,4 +218,8 @@ check_eq "redis: the count stopped at the limit" "800" "$(rcli --raw GET "$(rcli
 check_eq "redis: each level once" "50@400,100@800" "$(eventually 50@400,100@800 alerts $b redis_api)"
 wait
 check_eq "redis: one NOTIFY each" "2" "$(notified "$work/listen6.out")"
+idempotent redis bravo $b
+check_eq "redis: the idempotency keys are in Redis, with the horizon as their TTL" "50|300" \
+  "$(rcli --raw KEYS 'pg_tenant:pt_alerts:*:idem:once:*' | wc -l | tr -d ' ')|$(rcli --raw TTL \
+     "$(rcli --raw KEYS 'pg_tenant:pt_alerts:*:idem:once:evt-1')" | awk '{print ($1 > 290 && $1 <= 300) ? 300 : $1}')"
 q $db "ALTER ROLE alerts_app RESET pg_tenant.meter_backend" >/dev/null
