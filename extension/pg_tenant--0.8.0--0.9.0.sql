@@ -331,3 +331,47 @@ $$;
 COMMENT ON FUNCTION tenant.closed_windows(timestamptz) IS
     'meter windows that ended after since with their final count (tenant, resource, period, window start and end, used): the export for a billing sync';
 REVOKE ALL ON FUNCTION tenant._meters_flushed_until(), tenant.closed_windows(timestamptz) FROM PUBLIC;
+
+-- tenant.purge() erases the tenant's usage alerts too.
+CREATE OR REPLACE FUNCTION tenant.purge(id uuid, force boolean DEFAULT false)
+    RETURNS TABLE (rel regclass, deleted bigint)
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    p_id ALIAS FOR $1;
+    p_force ALIAS FOR $2;
+    target tenant.tenants%ROWTYPE;
+    counts jsonb := '{}';
+    scoped record;
+BEGIN
+    IF p_id IS NULL OR p_force IS NULL THEN
+        RAISE EXCEPTION 'tenant and force must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    -- Locked: no status change or second purge runs meanwhile.
+    SELECT * INTO target FROM tenant.tenants t WHERE t.id OPERATOR(pg_catalog.=) p_id FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM tenant._check_tenant(p_id);
+    END IF;
+    IF target.status OPERATOR(pg_catalog.<>) 'suspended' AND NOT p_force THEN
+        RAISE EXCEPTION 'tenant "%" is %, not suspended', target.slug, target.status USING ERRCODE = '55000',
+            HINT = 'Suspend it first (tenant.suspend), or call tenant.purge(id, force => true).';
+    END IF;
+    FOR scoped IN SELECT * FROM tenant._scoped_tables_children_first() LOOP
+        rel := scoped.rel;
+        EXECUTE pg_catalog.format('DELETE FROM %s WHERE %I OPERATOR(pg_catalog.=) $1', scoped.rel, scoped.tenant_column)
+            USING p_id;
+        GET DIAGNOSTICS deleted = ROW_COUNT;
+        counts := counts OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(scoped.rel::text, deleted);
+        RETURN NEXT;
+    END LOOP;
+    DELETE FROM tenant.meter_counts m WHERE m.tenant_id OPERATOR(pg_catalog.=) p_id;
+    DELETE FROM tenant.usage_alerts a WHERE a.tenant_id OPERATOR(pg_catalog.=) p_id;  -- 0.9.0
+    PERFORM tenant._forget_meters(p_id);
+    PERFORM tenant._forget_stats(p_id);
+    -- Limits, row counts and status history go with the registry row (ON DELETE CASCADE).
+    DELETE FROM tenant.tenants t WHERE t.id OPERATOR(pg_catalog.=) p_id;
+    INSERT INTO tenant.purges (tenant_id, slug, forced, deleted) VALUES (p_id, target.slug, p_force, counts);
+END
+$$;
+COMMENT ON FUNCTION tenant.purge(uuid, boolean) IS
+    'erases a suspended tenant (or any, with force): its rows in every scoped table, children first, its meters, usage alerts, statistics, limits and registry row; tenant.purges keeps the record';
