@@ -1,5 +1,7 @@
 #include "limits/limits.hpp"
 
+#include <limits>
+
 #include "bridge/cache.hpp"
 #include "bridge/errcodes.hpp"
 #include "citus/citus.hpp"
@@ -209,10 +211,11 @@ const Limit &EffectiveLimit(const pg_uuid_t &tenant, std::string_view resource) 
 }
 
 uint64 AlertThreshold(uint64 limit, int level) {
-  // limit * level / 100 rounded up, without overflow for any bigint limit.
-  const uint64 whole = limit / 100 * static_cast<uint64>(level);
-  const uint64 part = (limit % 100) * static_cast<uint64>(level);
-  return whole + part / 100 + (part % 100 != 0 ? 1 : 0);
+  // limit * level / 100 rounded up, in 128 bits: 1000% of a large limit does not wrap around (a
+  // threshold past the largest count is never reached).
+  const unsigned __int128 threshold = (static_cast<unsigned __int128>(limit) * static_cast<unsigned>(level) + 99) / 100;
+  return threshold > std::numeric_limits<uint64>::max() ? std::numeric_limits<uint64>::max()
+                                                        : static_cast<uint64>(threshold);
 }
 
 Error LimitReached(std::string_view resource, const Limit &limit, uint64 used) {

@@ -146,6 +146,8 @@ many() { q $db "SELECT count(*) || '/' || count(DISTINCT (tenant_id, level)) FRO
 check_eq "queue full: the calls past it wrote their alerts themselves (1,120 - 1,024)" "96/96" "$(many)"
 q $db "ALTER SYSTEM SET pg_tenant.flush_interval = 100" >/dev/null; q $db "SELECT pg_reload_conf()" >/dev/null
 check_eq "the worker back: every alert once (1,120)" "1120/1120" "$(eventually 1120/1120 many)"
+check_eq "thresholds round up: 13% and 25% of 8 at 2, 38% and 50% at 4, ..." "13@2,25@2,38@4,50@4,63@6,75@6,88@8,100@8" \
+  "$(alerts 00000000-0000-0000-0001-000000000001 q)"
 wait
 check_eq "... and one NOTIFY each" "1120" "$(notified "$work/listen4.out")"
 
