@@ -100,6 +100,10 @@ CREATE FUNCTION tenant._usage_alert(tenant uuid, resource text, window_start tim
     LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
     AS $$
 BEGIN
+    -- A tenant purged since its call crossed the level: nothing of it is written again.
+    IF NOT EXISTS (SELECT 1 FROM tenant.tenants t WHERE t.id OPERATOR(pg_catalog.=) $1) THEN
+        RETURN false;
+    END IF;
     INSERT INTO tenant.usage_alerts AS a (tenant_id, resource, window_start, period, level, used, "limit", enforcement)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
     ON CONFLICT ON CONSTRAINT usage_alerts_pkey DO NOTHING;

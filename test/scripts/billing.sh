@@ -126,26 +126,32 @@ check_eq "the application role cannot read tenant.usage_alerts" "42501" \
 check_eq "the application role cannot write an alert" "42501" \
   "$(sqlstate_of "$db" "SET ROLE alerts_app; SELECT tenant._usage_alert('$a', 'api', now(), 'day', 1, 1, 1, 'hard')")"
 
-# 4. A full queue: the worker is held (an hour's flush interval) while 1,120 levels are crossed
-#    (140 tenants, 8 levels each); past the 1,024 the queue holds, the callers write their own.
+# 4. A full queue: the worker is held (an hour's flush interval) while 1,128 levels are crossed
+#    (141 tenants, 8 levels each); past the 1,024 the queue holds, the callers write their own.
+#    The first tenant is purged before the worker comes back: its queued alerts are not written.
 psql -X -q -v ON_ERROR_STOP=1 -d $db >/dev/null <<'SQL'
 INSERT INTO tenant.plans (name) VALUES ('many');
 SELECT tenant.set_limit('many', 'q', 8, 'day', 'hard', '{13,25,38,50,63,75,88,100}');
 INSERT INTO tenant.tenants (id, name, slug, plan)
 SELECT ('00000000-0000-0000-0001-' || lpad(i::text, 12, '0'))::uuid, 'Many ' || i, 'many-' || i, 'many'
   FROM generate_series(1, 140) AS i;
+INSERT INTO tenant.tenants (id, name, slug, plan) VALUES ('00000000-0000-0000-0002-000000000001', 'Doomed', 'doomed', 'many');
 ALTER SYSTEM SET pg_tenant.flush_interval = '1h';
 SELECT pg_reload_conf();
 SQL
 sleep 1
 listen 10 "$work/listen4.out"
+# First a tenant whose 8 alerts are queued, then purged before the worker writes them.
+psql -X -q -U alerts_app -d $db -c "BEGIN" -c "SELECT tenant.set('doomed')" -c "SELECT tenant.meter('q') FROM generate_series(1, 8)" \
+  -c "COMMIT" >/dev/null
+q $db "SELECT count(*) >= 0 FROM tenant.purge('00000000-0000-0000-0002-000000000001', force => true)" >/dev/null
 for i in $(seq 1 140); do
   echo "BEGIN; SELECT tenant.set('many-$i'); SELECT tenant.meter('q') FROM generate_series(1, 8); COMMIT;"
 done | psql -X -q -U alerts_app -d $db >/dev/null
 many() { q $db "SELECT count(*) || '/' || count(DISTINCT (tenant_id, level)) FROM tenant.usage_alerts WHERE resource = 'q'"; }
-check_eq "queue full: the calls past it wrote their alerts themselves (1,120 - 1,024)" "96/96" "$(many)"
+check_eq "queue full: the calls past it wrote their alerts themselves (1,128 - 1,024)" "104/104" "$(many)"
 q $db "ALTER SYSTEM SET pg_tenant.flush_interval = 100" >/dev/null; q $db "SELECT pg_reload_conf()" >/dev/null
-check_eq "the worker back: every alert once (1,120)" "1120/1120" "$(eventually 1120/1120 many)"
+check_eq "the worker back: every alert once (1,120), none of the purged tenant" "1120/1120" "$(eventually 1120/1120 many)"
 check_eq "thresholds round up: 13% and 25% of 8 at 2, 38% and 50% at 4, ..." "13@2,25@2,38@4,50@4,63@6,75@6,88@8,100@8" \
   "$(alerts 00000000-0000-0000-0001-000000000001 q)"
 wait
