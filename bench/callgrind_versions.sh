@@ -7,7 +7,9 @@
 # run in a backend of a postmaster started under callgrind (event triggers do not fire in a
 # single-user backend); the others in a single-user backend.
 #   bench/callgrind_versions.sh [ref] [statements] [ddl_statements]
-#   (CASES="meter enter_tenant" runs only those cases; KEEP=1 keeps the callgrind files)
+#   (CASES="meter enter_tenant" runs only those cases; KEEP=1 keeps the callgrind files;
+#   BENCH_DIR the work directory's prefix; meter_key_new and meter_key_repeat, 0.9.0's keyed
+#   calls, run only when named in CASES, and only against the working tree)
 # Prints, per case, instructions per statement for both and the ratio (working tree / ref).
 # Leaves the working tree's build installed. Run as root after scripts/install-deps.sh test;
 # needs valgrind and git history with the ref.
@@ -18,7 +20,7 @@ n=${2:-1000}
 n_ddl=${3:-200}
 bin=$(pg_config --bindir)
 root=$(pwd)
-work=$(mktemp -d /tmp/pg_tenant-cgversions.XXXX)
+work=$(mktemp -d "${BENCH_DIR:-/tmp/pg_tenant-cgversions}.XXXX")
 chown postgres "$work"
 as_pg() { runuser -u postgres -- "$@"; }
 tenant=00000000-0000-0000-0000-100000000001
@@ -54,6 +56,10 @@ statements() {
   case $1 in
     meter) echo "PREPARE hot AS SELECT tenant.meter('api_calls');"; repeat "EXECUTE hot;" "$k" ;;
     meter_unlimited) echo "PREPARE hot AS SELECT tenant.meter('free_calls');"; repeat "EXECUTE hot;" "$k" ;;
+    # 0.9.0: idempotency keys (working tree only): a new key each call, and one key repeated
+    meter_key_new) echo "PREPARE hot(text) AS SELECT tenant.meter('api_calls', 1, \$1);"
+      for i in $(seq 1 "$k"); do echo "EXECUTE hot('event-$i');"; done ;;
+    meter_key_repeat) echo "PREPARE hot AS SELECT tenant.meter('api_calls', 1, 'event-0');"; repeat "EXECUTE hot;" "$k" ;;
     try_meter_refused) echo "PREPARE hot AS SELECT tenant.try_meter('capped');"; repeat "EXECUTE hot;" "$k" ;;
     meter_limit_error) echo "PREPARE hot AS SELECT tenant.meter('capped');"; repeat "EXECUTE hot;" "$k" ;;
     enter_tenant) echo "PREPARE hot AS SELECT tenant.set('$tenant'::uuid);"; repeat "EXECUTE hot;" "$k" ;;
@@ -93,6 +99,7 @@ measure() {
   as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$work" -d bench -f "$work/setup.sql" >/dev/null
   as_pg "$bin/pg_ctl" -D "$data" -w stop >/dev/null
   for c in "${cases[@]}"; do
+    [ "$version" = ref ] && [[ $c = meter_key_* ]] && continue  # the ref has no keyed meter
     k=$(per_case "$c")
     for run in 1 2; do
       {
@@ -144,6 +151,11 @@ echo "| case | k | $ref | working tree | ratio |"
 echo "|---|---:|---:|---:|---:|"
 for c in "${cases[@]}"; do
   k=$(per_case "$c")
+  if [ ! -f "$work/ref.$c.1" ]; then  # working tree only
+    awk -v c="$c" -v k="$k" -v w1="$(cat "$work/new.$c.1")" -v w2="$(cat "$work/new.$c.2")" \
+      'BEGIN { printf "| %s | %d | — | %.0f | — |\n", c, k, (w2 - w1) / k }'
+    continue
+  fi
   awk -v c="$c" -v k="$k" -v r1="$(cat "$work/ref.$c.1")" -v r2="$(cat "$work/ref.$c.2")" \
       -v w1="$(cat "$work/new.$c.1")" -v w2="$(cat "$work/new.$c.2")" \
     'BEGIN { a = (r2 - r1) / k; b = (w2 - w1) / k; printf "| %s | %d | %.0f | %.0f | %.3f |\n", c, k, a, b, b / a }'

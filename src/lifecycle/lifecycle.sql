@@ -185,6 +185,7 @@ BEGIN
         RETURN NEXT;
     END LOOP;
     DELETE FROM tenant.meter_counts m WHERE m.tenant_id OPERATOR(pg_catalog.=) p_id;
+    DELETE FROM tenant.usage_alerts a WHERE a.tenant_id OPERATOR(pg_catalog.=) p_id;  -- 0.9.0
     PERFORM tenant._forget_meters(p_id);
     PERFORM tenant._forget_stats(p_id);
     -- Limits, row counts and status history go with the registry row (ON DELETE CASCADE).
@@ -193,7 +194,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION tenant.purge(uuid, boolean) IS
-    'erases a suspended tenant (or any, with force): its rows in every scoped table, children first, its meters, statistics, limits and registry row; tenant.purges keeps the record';
+    'erases a suspended tenant (or any, with force): its rows in every scoped table, children first, its meters, usage alerts, statistics, limits and registry row; tenant.purges keeps the record';
 
 -- Export format 1: JSON lines. The first line describes the export; every other line is one row
 -- of a scoped table: {"table": "schema.table", "row": {column: value, ...}} without the tenant

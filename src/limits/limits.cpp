@@ -1,5 +1,7 @@
 #include "limits/limits.hpp"
 
+#include <limits>
+
 #include "bridge/cache.hpp"
 #include "bridge/errcodes.hpp"
 #include "citus/citus.hpp"
@@ -31,6 +33,14 @@ struct LimitTables {
   AttrNumber tenant_limit = InvalidAttrNumber, tenant_period = InvalidAttrNumber;
   AttrNumber plan_plan = InvalidAttrNumber, plan_resource = InvalidAttrNumber;
   AttrNumber plan_limit = InvalidAttrNumber, plan_period = InvalidAttrNumber;
+  // 0.9.0 (InvalidAttrNumber while the database has not been updated: hard, no levels).
+  AttrNumber tenant_enforcement = InvalidAttrNumber, tenant_alert_levels = InvalidAttrNumber;
+  AttrNumber plan_enforcement = InvalidAttrNumber, plan_alert_levels = InvalidAttrNumber;
+};
+
+// The columns of a limit row FetchLimit reads.
+struct LimitColumns {
+  AttrNumber limit, period, enforcement, alert_levels;
 };
 
 LimitTables tables;
@@ -73,6 +83,10 @@ void Reset() {
       tables.plan_resource = get_attnum(tables.plan_limits, "resource");
       tables.plan_limit = get_attnum(tables.plan_limits, "limit");
       tables.plan_period = get_attnum(tables.plan_limits, "period");
+      tables.tenant_enforcement = get_attnum(tables.tenant_limits, "enforcement");
+      tables.tenant_alert_levels = get_attnum(tables.tenant_limits, "alert_levels");
+      tables.plan_enforcement = get_attnum(tables.plan_limits, "enforcement");
+      tables.plan_alert_levels = get_attnum(tables.plan_limits, "alert_levels");
     });
   }
   if (!OidIsValid(tables.tenant_limits_pkey) || !OidIsValid(tables.plan_limits_pkey) ||
@@ -84,8 +98,7 @@ void Reset() {
 
 // One row of a limit table by its primary key (key1, resource): the latest committed state.
 bool FetchLimit(Oid rel, Oid index, AttrNumber key1, RegProcedure key1_equal, Datum key1_value,
-                AttrNumber resource_column, const char *resource, AttrNumber limit_column,
-                AttrNumber period_column, Limit *out) {
+                AttrNumber resource_column, const char *resource, const LimitColumns &columns, Limit *out) {
   return PgCall([&] {
     Relation table = table_open(rel, AccessShareLock);
     ScanKeyData keys[2];
@@ -98,8 +111,9 @@ bool FetchLimit(Oid rel, Oid index, AttrNumber key1, RegProcedure key1_equal, Da
     bool found = false;
     if (HeapTupleIsValid(tuple)) {
       bool limit_null, period_null;
-      Datum limit = heap_getattr(tuple, limit_column, RelationGetDescr(table), &limit_null);
-      Datum period = heap_getattr(tuple, period_column, RelationGetDescr(table), &period_null);
+      TupleDesc desc = RelationGetDescr(table);
+      Datum limit = heap_getattr(tuple, columns.limit, desc, &limit_null);
+      Datum period = heap_getattr(tuple, columns.period, desc, &period_null);
       if (!limit_null && !period_null) {
         out->limited = true;
         out->value = static_cast<uint64>(DatumGetInt64(limit));
@@ -107,6 +121,22 @@ bool FetchLimit(Oid rel, Oid index, AttrNumber key1, RegProcedure key1_equal, Da
         out->period = ParsePeriod(period_name).value_or(Period::kNone);
         pfree(period_name);
         found = true;
+        bool null = true;
+        Datum value = columns.enforcement != InvalidAttrNumber ? heap_getattr(tuple, columns.enforcement, desc, &null) : 0;
+        if (!null) {
+          char *enforcement = TextDatumGetCString(value);
+          out->soft = strcmp(enforcement, "soft") == 0;
+          pfree(enforcement);
+        }
+        value = columns.alert_levels != InvalidAttrNumber ? heap_getattr(tuple, columns.alert_levels, desc, &null) : 0;
+        if (!null) {
+          Datum *levels;
+          bool *level_nulls;
+          int n;
+          deconstruct_array(DatumGetArrayTypeP(value), INT4OID, 4, true, TYPALIGN_INT, &levels, &level_nulls, &n);
+          for (int i = 0; i < n && out->alert_count < kMostAlertLevels; ++i)
+            if (!level_nulls[i]) out->alert_levels[out->alert_count++] = static_cast<int16>(DatumGetInt32(levels[i]));
+        }
       }
     }
     systable_endscan(scan);
@@ -126,11 +156,13 @@ Limit Read(const pg_uuid_t &tenant, const char *resource, std::string *upgrade_u
   const std::string plan = record->plan;
   if (FetchLimit(tables.tenant_limits, tables.tenant_limits_pkey, tables.tenant_tenant_id, F_UUID_EQ,
                  UUIDPGetDatum(const_cast<pg_uuid_t *>(&tenant)), tables.tenant_resource, resource,
-                 tables.tenant_limit, tables.tenant_period, &limit)) {
+                 {tables.tenant_limit, tables.tenant_period, tables.tenant_enforcement, tables.tenant_alert_levels},
+                 &limit)) {
     limit.source = Source::kTenant;
   } else if (FetchLimit(tables.plan_limits, tables.plan_limits_pkey, tables.plan_plan, F_TEXTEQ,
                         PgCall([&] { return CStringGetTextDatum(plan.c_str()); }), tables.plan_resource, resource,
-                        tables.plan_limit, tables.plan_period, &limit)) {
+                        {tables.plan_limit, tables.plan_period, tables.plan_enforcement, tables.plan_alert_levels},
+                        &limit)) {
     limit.source = Source::kPlan;
   }
   return limit;
@@ -176,6 +208,14 @@ const Limit &EffectiveLimit(const pg_uuid_t &tenant, std::string_view resource) 
     return entry;
   });
   return last->limit;
+}
+
+uint64 AlertThreshold(uint64 limit, int level) {
+  // limit * level / 100 rounded up, in 128 bits: 1000% of a large limit does not wrap around (a
+  // threshold past the largest count is never reached).
+  const unsigned __int128 threshold = (static_cast<unsigned __int128>(limit) * static_cast<unsigned>(level) + 99) / 100;
+  return threshold > std::numeric_limits<uint64>::max() ? std::numeric_limits<uint64>::max()
+                                                        : static_cast<uint64>(threshold);
 }
 
 Error LimitReached(std::string_view resource, const Limit &limit, uint64 used) {
@@ -232,10 +272,15 @@ PG_TENANT_FUNCTION(pg_tenant_effective_limit) {
   return PgCall([&] {
     TupleDesc desc;
     if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE) elog(ERROR, "return type must be a row type");
-    Datum values[4] = {Int64GetDatum(static_cast<int64>(limit.value)), CStringGetTextDatum(PeriodName(limit.period)),
+    Datum levels[kMostAlertLevels];
+    for (int i = 0; i < limit.alert_count; ++i) levels[i] = Int32GetDatum(limit.alert_levels[i]);
+    Datum values[6] = {Int64GetDatum(static_cast<int64>(limit.value)), CStringGetTextDatum(PeriodName(limit.period)),
                        CStringGetTextDatum(SourceName(limit.source)),
-                       limit.upgrade_url != nullptr ? CStringGetTextDatum(limit.upgrade_url) : (Datum)0};
-    bool nulls[4] = {!limit.limited, false, false, limit.upgrade_url == nullptr};
+                       limit.upgrade_url != nullptr ? CStringGetTextDatum(limit.upgrade_url) : (Datum)0,
+                       CStringGetTextDatum(limit.soft ? "soft" : "hard"),
+                       PointerGetDatum(construct_array(levels, limit.alert_count, INT4OID, 4, true, TYPALIGN_INT))};
+    bool nulls[6] = {!limit.limited, false, false, limit.upgrade_url == nullptr, false, false};
+    // Through an earlier version's definition (4 columns) heap_form_tuple takes the first four.
     return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls));
   });
 }
@@ -256,4 +301,13 @@ PG_TENANT_FUNCTION(pg_tenant_raise_limit_reached) {
     limit.period = *period;
   }
   throw LimitReached(TextArgument(fcinfo, 0), limit, static_cast<uint64>(PG_GETARG_INT64(2)));
+}
+
+// tenant.window_end(period text, window_start timestamptz) returns timestamptz: when the window
+// starting there ends (NULL for period none: it never does). 22023 for an unknown period.
+PG_TENANT_FUNCTION(pg_tenant_window_end) {
+  const auto period = ParsePeriod(TextArgument(fcinfo, 0));
+  if (!period) throw Error(ERRCODE_INVALID_PARAMETER_VALUE, "unknown period: \"" + Echo(TextArgument(fcinfo, 0)) + "\"");
+  if (*period == Period::kNone) PG_RETURN_NULL();
+  PG_RETURN_TIMESTAMPTZ(WindowEnd(*period, PG_GETARG_TIMESTAMPTZ(1)));
 }

@@ -12,6 +12,8 @@
 
 namespace pg_tenant::limits {
 
+constexpr int kMostAlertLevels = 8;  // tenant.is_valid_alert_levels()
+
 // Where a limit comes from: the tenant's own override, its plan's, or none (unlimited).
 enum class Source { kNone, kPlan, kTenant };
 
@@ -21,7 +23,13 @@ struct Limit {
   Period period = Period::kNone;
   Source source = Source::kNone;
   const char *upgrade_url = nullptr;  // the tenant's plan's, or nullptr; owned by the cache
+  bool soft = false;                  // 0.9.0: lets a call or statement pass the limit (the overage is reported)
+  int alert_count = 0;                // 0.9.0: alert levels, percents of value, ascending
+  int16 alert_levels[kMostAlertLevels] = {};
 };
+
+// The count at which a level (percent of limit) is reached: the first whole count at or above it.
+uint64 AlertThreshold(uint64 limit, int level);
 
 // The limit of (tenant, resource): valid until the next call. TN001 when the tenant does not exist.
 const Limit &EffectiveLimit(const pg_uuid_t &tenant, std::string_view resource);

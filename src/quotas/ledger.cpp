@@ -423,7 +423,8 @@ void Apply(const std::string &resource, const Deltas &deltas, bool enforce) {
       pg_uuid_t tenant;
       memcpy(tenant.data, counters[i].key.tenant.data(), UUID_LEN);
       const limits::Limit &limit = limits::EffectiveLimit(tenant, resource);
-      if (limit.limited && reached > 0 && static_cast<uint64>(reached) > limit.value)
+      // A soft limit (0.9.0) lets the statement pass: tenant.usage() reports the overage.
+      if (limit.limited && !limit.soft && reached > 0 && static_cast<uint64>(reached) > limit.value)
         throw limits::LimitReached(resource, limit, static_cast<uint64>(reached));
     }
   }

@@ -20,6 +20,14 @@ struct MeterReply {
   std::string error;  // kFailed: why
 };
 
+// 0.9.0 (src/redis/once.cpp): the answer of a meter call with an idempotency key.
+struct MeterOnceReply {
+  MeterReply meter;       // the first call's answer (kFailed: this call failed)
+  bool repeated = false;  // the key was there: nothing was counted now
+  int64_t amount = 0;     // the first call's amount
+  int64_t limit = -1;     // the limit the first call was counted against (-1: none)
+};
+
 class Client {
  public:
   Client();
@@ -40,6 +48,11 @@ class Client {
 
   // Adds counts made while Redis was unreachable (reconciliation); false on failure.
   bool Add(const std::string &key, int64_t amount, int64_t ttl_ms, std::string *error);
+
+  // Meter, once per once_key: the first call's answer is kept in once_key for horizon_ms and a
+  // repeat gets it back without counting. One round trip (EVAL).
+  MeterOnceReply MeterOnce(const std::string &key, const std::string &once_key, int64_t amount, int64_t limit,
+                           int64_t ttl_ms, int64_t horizon_ms);
 
   // Deletes every key that starts with prefix (SCAN MATCH, then UNLINK); false on failure.
   bool DeletePrefix(const std::string &prefix, int64_t *deleted, std::string *error);

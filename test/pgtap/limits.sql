@@ -165,16 +165,16 @@ SELECT is((SELECT count(*)::int FROM tenant.plan_limits WHERE "limit" = 9), 0, '
 -- 3. effective_limit: tenant override, else plan, else unlimited
 -------------------------------------------------------------------------------------------------
 SELECT results_eq(format('SELECT * FROM tenant.effective_limit(%L, %L)', :'ta', 'items'),
-                  $$VALUES (5::bigint, 'none', 'plan', 'https://example.com/upgrade')$$,
+                  $$VALUES (5::bigint, 'none', 'plan', 'https://example.com/upgrade', 'hard', '{}'::integer[])$$,
                   'effective_limit: the plan''s limit with its upgrade URL');
 SELECT results_eq(format('SELECT * FROM tenant.effective_limit(%L, %L)', :'ta', 'api_calls'),
-                  $$VALUES (100::bigint, 'hour', 'plan', 'https://example.com/upgrade')$$,
+                  $$VALUES (100::bigint, 'hour', 'plan', 'https://example.com/upgrade', 'hard', '{}'::integer[])$$,
                   'effective_limit: the plan''s period');
 SELECT results_eq(format('SELECT * FROM tenant.effective_limit(%L, %L)', :'tc', 'items'),
-                  $$VALUES (0::bigint, 'none', 'tenant', 'https://example.com/upgrade')$$,
+                  $$VALUES (0::bigint, 'none', 'tenant', 'https://example.com/upgrade', 'hard', '{}'::integer[])$$,
                   'effective_limit: the tenant''s override wins (0: not allowed)');
 SELECT results_eq(format('SELECT * FROM tenant.effective_limit(%L, %L)', :'tb', 'items'),
-                  $$VALUES (NULL::bigint, 'none', 'none', NULL::text)$$,
+                  $$VALUES (NULL::bigint, 'none', 'none', NULL::text, 'hard', '{}'::integer[])$$,
                   'effective_limit: no limit anywhere is unlimited (NULL)');
 SELECT tenant.set_tenant_limit(:'tc', 'api_calls', 3, 'minute');
 SELECT results_eq(format('SELECT "limit", period, source FROM tenant.effective_limit(%L, %L)', :'tc', 'api_calls'),

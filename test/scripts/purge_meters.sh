@@ -35,9 +35,13 @@ check_eq "a purge rolled back to a savepoint forgets nothing" "calls=3,uploads=2
 psql -X -Atq -d $db -c "BEGIN" -c "SELECT count(*) FROM tenant.purge('$a')" -c "ROLLBACK" >/dev/null
 check_eq "a purge rolled back forgets nothing" "calls=3,uploads=2" "$(usage $a)"
 
+q $db "INSERT INTO tenant.usage_alerts (tenant_id, resource, window_start, period, level, used, \"limit\", enforcement)
+        VALUES ('$a', 'calls', now(), 'day', 80, 8, 10, 'hard'), ('$b', 'calls', now(), 'day', 80, 8, 10, 'hard')" >/dev/null
 check_eq "tenant.purge() commits" "t" "$(q $db "SELECT count(*) >= 0 FROM tenant.purge('$a')")"
 check_eq "after the purge: the tenant has no counter in shared memory" "none" "$(usage $a)"
 check_eq "the other tenant's counter is untouched" "calls=1" "$(usage $b)"
+check_eq "after the purge: the tenant's usage alerts are gone, the other's kept (0.9.0)" "$b" \
+  "$(q $db "SELECT string_agg(tenant_id::text, ',') FROM tenant.usage_alerts")"
 check_eq "after the purge: the tenant has no statistics row" "0" "$(stats_rows $a)"
 check_eq "the other tenant's statistics row is kept" "1" "$(stats_rows $b)"
 check_eq "the shared table gave the two entries back" "$((entries - 2))" "$(q $db "SELECT entries FROM tenant.meter_info()")"

@@ -44,6 +44,12 @@ for v in $versions; do
       "$(sqlstate_of "$db" "ALTER TABLE public.up_items DISABLE ROW LEVEL SECURITY")"
     check_eq "$v with the $current library: context" "t" \
       "$(q "$db" "BEGIN; SELECT tenant.set('up-1') IS NOT NULL; INSERT INTO public.up_items (id) VALUES (1); COMMIT;" | head -n 1)"
+    # 0.9.0 reads two more columns of a limit and returns two more from effective_limit.
+    check_eq "$v with the $current library: effective_limit" "7|tenant" \
+      "$(q "$db" "SELECT l.limit || '|' || l.source FROM tenant.tenants t, tenant.effective_limit(t.id, 'users') l WHERE t.slug = 'up-3'")"
+    # Functions whose signature changes are made again: grants given to roles are kept.
+    q "$db" "DO \$\$ BEGIN CREATE ROLE pt_up_app; EXCEPTION WHEN duplicate_object THEN NULL; END \$\$" >/dev/null
+    q "$db" "GRANT EXECUTE ON FUNCTION tenant.usage(uuid), tenant.effective_limit(uuid, text) TO pt_up_app" >/dev/null
   fi
   before=$(q "$db" "SELECT string_agg(id || slug || plan || status || created_at, ',' ORDER BY id) FROM tenant.tenants")
   check "ALTER EXTENSION UPDATE from $v" q "$db" "ALTER EXTENSION pg_tenant UPDATE"
@@ -54,6 +60,12 @@ for v in $versions; do
   check_eq "limit overrides kept in tenant_limits on update from $v" "api_calls=1000,users=7" \
     "$(q "$db" "SELECT string_agg(l.resource || '=' || l.\"limit\", ',' ORDER BY l.resource) FROM tenant.tenant_limits l JOIN tenant.tenants t ON t.id = l.tenant_id WHERE t.slug = 'up-3'")"
   check_eq "context works after update from $v" "t" "$(q "$db" "SELECT tenant.set('up-1') IS NOT NULL")"
+  if [ "$v" = "$previous" ]; then
+    check_eq "grants on functions made again are kept across update from $v" "true|true" \
+      "$(q "$db" "SELECT has_function_privilege('pt_up_app', 'tenant.usage(uuid)', 'EXECUTE') || '|' ||
+                        has_function_privilege('pt_up_app', 'tenant.effective_limit(uuid, text)', 'EXECUTE')")"
+    q "$db" "REVOKE ALL ON FUNCTION tenant.usage(uuid), tenant.effective_limit(uuid, text) FROM pt_up_app" >/dev/null
+  fi
   upgraded=$(definitions "$db")
   if [ -n "$upgraded" ] && [ "$upgraded" = "$fresh" ]; then
     pass "upgraded from $v has exactly the definitions of a fresh install"
@@ -70,3 +82,4 @@ for v in $versions; do
   dropdb "$db"
 done
 dropdb pt_upgrade_fresh
+q postgres "DROP ROLE IF EXISTS pt_up_app" >/dev/null
