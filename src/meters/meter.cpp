@@ -1079,7 +1079,7 @@ void pg_tenant_meter_worker_main(Datum) {
   BackgroundWorkerUnblockSignals();
   BackgroundWorkerInitializeConnection(meter_database, nullptr, 0);
   RunGuarded(Load);
-  TimestampTz next_flush = 0;
+  TimestampTz last_flush = 0;  // when the last flush started
   for (;;) {
     // Wakes for the flush and, more often, to report and return Redis leases (meters/lease.cpp).
     (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, lease::TickMs(flush_interval_ms),
@@ -1092,9 +1092,11 @@ void pg_tenant_meter_worker_main(Datum) {
       ProcessConfigFile(PGC_SIGHUP);
     }
     RunGuarded(lease::WorkerTick);
+    // Due one interval after the last flush started, the interval read now: a reload that
+    // shortens pg_tenant.flush_interval takes effect at once.
     const TimestampTz now = GetCurrentTimestamp();
-    if (now >= next_flush) {
-      next_flush = now + static_cast<TimestampTz>(flush_interval_ms) * 1000;
+    if (now - last_flush >= static_cast<TimestampTz>(flush_interval_ms) * 1000) {
+      last_flush = now;
       RunGuarded(Flush);
     }
   }
