@@ -44,7 +44,9 @@ check_eq "after the purge: the tenant's usage alerts are gone, the other's kept 
   "$(q $db "SELECT string_agg(tenant_id::text, ',') FROM tenant.usage_alerts")"
 check_eq "after the purge: the tenant has no statistics row" "0" "$(stats_rows $a)"
 check_eq "the other tenant's statistics row is kept" "1" "$(stats_rows $b)"
-check_eq "the shared table gave the two entries back" "$((entries - 2))" "$(q $db "SELECT entries FROM tenant.meter_info()")"
+# At least two: the worker may free other databases' ended windows meanwhile.
+entries_after=$(q $db "SELECT entries FROM tenant.meter_info()")
+check "the shared table gave the two entries back ($entries before, $entries_after after)" [ "$entries_after" -le $((entries - 2)) ]
 if [ "$(q $db "SELECT current_setting('pg_tenant.database')")" = "$db" ]; then
   sleep 1.5
   check_eq "the flusher wrote nothing back for the purged tenant" "0" \
