@@ -44,6 +44,18 @@ for v in $versions; do
       "$(sqlstate_of "$db" "ALTER TABLE public.up_items DISABLE ROW LEVEL SECURITY")"
     check_eq "$v with the $current library: context" "t" \
       "$(q "$db" "BEGIN; SELECT tenant.set('up-1') IS NOT NULL; INSERT INTO public.up_items (id) VALUES (1); COMMIT;" | head -n 1)"
+    # Its SQL has no tenant key: protect adds the foreign key, as it did; the update replaces it.
+    q "$db" "CREATE TABLE public.up_parts (tenant_id uuid, id int) PARTITION BY RANGE (id);
+             CREATE TABLE public.up_parts_1 PARTITION OF public.up_parts FOR VALUES FROM (0) TO (100);
+             CREATE TABLE public.up_base (tenant_id uuid, id int);
+             CREATE TABLE public.up_child (note text) INHERITS (public.up_base);
+             SELECT count(*) FROM (SELECT tenant.protect('public.up_parts') UNION ALL SELECT tenant.protect('public.up_base')) p;
+             SELECT tenant.set('up-2');
+             INSERT INTO public.up_parts (id) VALUES (1); INSERT INTO public.up_base (id) VALUES (1);
+             INSERT INTO public.up_child (id) VALUES (1);" >/dev/null
+    check_eq "$v with the $current library: protect adds foreign keys to tenant.tenants" "5" \
+      "$(q "$db" "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND confrelid = 'tenant.tenants'::regclass
+                    AND conrelid::regclass::text LIKE 'up\_%'")"
   fi
   before=$(q "$db" "SELECT string_agg(id || slug || plan || status || created_at, ',' ORDER BY id) FROM tenant.tenants")
   check "ALTER EXTENSION UPDATE from $v" q "$db" "ALTER EXTENSION pg_tenant UPDATE"
@@ -66,6 +78,22 @@ for v in $versions; do
       "$(q "$db" "SELECT count(*) FROM public.up_items")"
     check "a protected table stays protected across update from $v" \
       test -z "$(q "$db" "SELECT rule FROM tenant.audit() WHERE object = 'up_items' AND severity = 'critical'")"
+    check_eq "update from $v: the foreign keys of scoped tables to tenant.tenants are gone" "0" \
+      "$(q "$db" "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND confrelid = 'tenant.tenants'::regclass
+                    AND conrelid::regclass::text LIKE 'up\_%'")"
+    check_eq "update from $v: every scoped table has the tenant key (partitions by clone)" \
+      "up_base:f,up_child:f,up_items:f,up_parts:f,up_parts_1:t" \
+      "$(q "$db" "SELECT string_agg(tgrelid::regclass || ':' || tgisclone_, ',' ORDER BY tgrelid::regclass::text)
+                    FROM (SELECT tgrelid, (tgparentid <> 0)::text::char AS tgisclone_ FROM pg_trigger
+                           WHERE tgname = 'tenant_key') t")"
+    check "update from $v: the audit finds no table without its tenant key" \
+      test -z "$(q "$db" "SELECT rule FROM tenant.audit() WHERE rule = 'no_tenant_key'")"
+    check_eq "update from $v: a row of an unregistered tenant is refused (23503)" "23503" \
+      "$(sqlstate_of "$db" "INSERT INTO public.up_child (tenant_id, id) VALUES ('00000000-0000-0000-0000-0000000000ff', 3)")"
+    q "$db" "DELETE FROM tenant.tenants WHERE slug = 'up-2'" >/dev/null
+    check_eq "update from $v: deleting a tenant deletes its rows from every scoped table" "0:0:0" \
+      "$(q "$db" "SELECT (SELECT count(*) FROM public.up_parts) || ':' || (SELECT count(*) FROM public.up_base) || ':' ||
+                         (SELECT count(*) FROM public.up_child)")"
   fi
   dropdb "$db"
 done
