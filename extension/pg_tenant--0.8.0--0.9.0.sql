@@ -60,6 +60,10 @@ COMMENT ON FUNCTION tenant._tenant_key_check() IS
 COMMENT ON FUNCTION tenant._tenant_key_erase() IS
     'trigger of tenant.tenants: a deleted tenant''s rows are deleted from every scoped table; its id cannot change while rows use it; no TRUNCATE while tables are scoped';
 REVOKE ALL ON FUNCTION tenant._tenant_key_check(), tenant._tenant_key_erase() FROM PUBLIC;
+-- The owner of a protected partitioned table who creates or attaches a partition clones the
+-- tenant_key trigger to it, which needs EXECUTE on its function. Called directly, a trigger
+-- function only raises an error; the check itself runs as the registry's owner.
+GRANT EXECUTE ON FUNCTION tenant._tenant_key_check() TO PUBLIC;
 
 -- _protection reports the tenant key (has_tenant_key) instead of the foreign key.
 DROP FUNCTION tenant._protection(regclass, name);
@@ -305,14 +309,18 @@ BEGIN
     IF tenant._is_citus_table('tenant.tenants') THEN
         RETURN;
     END IF;
-    FOR s IN SELECT t.relid, t.tenant_column FROM tenant.scoped_tables t
+    FOR s IN SELECT t.relid, t.tenant_column, c.relkind, c.relname FROM tenant.scoped_tables t
+               JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.relid
               ORDER BY (SELECT pg_catalog.count(*) FROM pg_catalog.pg_partition_ancestors(t.relid)), t.relid::pg_catalog.oid
     LOOP
         IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
                         WHERE g.tgrelid OPERATOR(pg_catalog.=) s.relid
-                          AND g.tgname OPERATOR(pg_catalog.=) 'tenant_key') THEN
-            EXECUTE pg_catalog.format('CREATE TRIGGER tenant_key AFTER INSERT OR UPDATE OF %I ON %s FOR EACH ROW '
+                          AND g.tgfoid OPERATOR(pg_catalog.=) 'tenant._tenant_key_check()'::pg_catalog.regprocedure) THEN
+            -- named as protect names it (src/policy/generator.hpp)
+            EXECUTE pg_catalog.format('CREATE TRIGGER %I AFTER INSERT OR UPDATE OF %I ON %s FOR EACH ROW '
                                       'EXECUTE FUNCTION tenant._tenant_key_check(%L)',
+                                      CASE WHEN s.relkind OPERATOR(pg_catalog.=) 'p' THEN 'tenant_key_' OPERATOR(pg_catalog.||) s.relname
+                                           ELSE 'tenant_key' END,
                                       s.tenant_column, s.relid, s.tenant_column);
         END IF;
     END LOOP;

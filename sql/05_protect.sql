@@ -9,7 +9,7 @@ CREATE FUNCTION public.protection(rel regclass, col name DEFAULT 'tenant_id') RE
     rls boolean, forced boolean, not_null boolean, default_expr text, tenant_key boolean, index_leads boolean,
     policies text) LANGUAGE sql AS $$
 SELECT c.relrowsecurity, c.relforcerowsecurity, a.attnotnull, pg_get_expr(d.adbin, d.adrelid),
-       EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND t.tgname = 'tenant_key'
+       EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid
                   AND t.tgfoid = 'tenant._tenant_key_check'::regproc AND t.tgenabled = 'O'),
        EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indkey[0] = a.attnum),
        (SELECT string_agg(p.polname || CASE WHEN p.polpermissive THEN ' permissive ' ELSE ' restrictive ' END

@@ -1,5 +1,7 @@
 #include "policy/generator.hpp"
 
+#include <algorithm>
+
 #include "common/cpp_only.hpp"  // last: fails the build if PostgreSQL crept in
 
 namespace pg_tenant::policy {
@@ -16,6 +18,15 @@ std::string QuoteIdent(std::string_view name) {
 
 std::string QualifiedName(std::string_view schema, std::string_view table) {
   return QuoteIdent(schema) + "." + QuoteIdent(table);
+}
+
+std::string TenantKeyTriggerName(const TableState &state) {
+  std::string name(kTenantKeyTrigger);
+  if (!state.partitioned) return name;
+  name += "_" + state.table;
+  size_t length = std::min<size_t>(name.size(), 63);
+  while (length > 0 && length < name.size() && (static_cast<unsigned char>(name[length]) & 0xC0) == 0x80) --length;
+  return name.substr(0, length);
 }
 
 std::string QuoteLiteral(std::string_view text) {
@@ -69,7 +80,7 @@ std::vector<std::string> ProtectStatements(const TableState &state) {
         out.push_back("ALTER TABLE " + table + " ADD FOREIGN KEY (" + column +
                       ") REFERENCES tenant.tenants (id) ON DELETE CASCADE");
       else
-        out.push_back("CREATE TRIGGER " + QuoteIdent(kTenantKeyTrigger) + " AFTER INSERT OR UPDATE OF " + column +
+        out.push_back("CREATE TRIGGER " + QuoteIdent(TenantKeyTriggerName(state)) + " AFTER INSERT OR UPDATE OF " + column +
                       " ON " + table + " FOR EACH ROW EXECUTE FUNCTION tenant._tenant_key_check(" +
                       QuoteLiteral(state.column) + ")");
     }
@@ -91,7 +102,7 @@ std::vector<std::string> UnprotectStatements(const TableState &state) {
     out.push_back("DROP POLICY " + QuoteIdent(kIsolationPolicy) + " ON " + table);
   if (state.rls_forced) out.push_back("ALTER TABLE " + table + " NO FORCE ROW LEVEL SECURITY");
   if (state.rls_enabled) out.push_back("ALTER TABLE " + table + " DISABLE ROW LEVEL SECURITY");
-  if (state.own_key_trigger) out.push_back("DROP TRIGGER " + QuoteIdent(kTenantKeyTrigger) + " ON " + table);
+  if (!state.own_key_trigger.empty()) out.push_back("DROP TRIGGER " + QuoteIdent(state.own_key_trigger) + " ON " + table);
   return out;
 }
 

@@ -11,7 +11,10 @@ namespace pg_tenant::policy {
 
 constexpr std::string_view kIsolationPolicy = "tenant_isolation";
 constexpr std::string_view kGuardPolicy = "tenant_isolation_guard";
-// The row trigger that checks a row's tenant (src/policy/tenant_key.cpp).
+// The row trigger that checks a row's tenant (src/policy/tenant_key.cpp): "tenant_key" on a
+// table, "tenant_key_<table>" on a partitioned table, whose partitions get a clone of it by that
+// name; so a protected table attached as a partition keeps its own trigger next to the clone
+// instead of clashing with it.
 constexpr std::string_view kTenantKeyTrigger = "tenant_key";
 
 // What the catalogs say about one generated policy.
@@ -27,7 +30,8 @@ struct TableState {
   // The tenant key: the tenant_key trigger (enabled, on this table or cloned from its parent),
   // or a foreign key (column) REFERENCES tenant.tenants (id), which guarantees the same.
   bool has_tenant_key = false;
-  bool own_key_trigger = false;  // a tenant_key trigger of this table itself, not a partition's clone
+  std::string own_key_trigger;  // the name of the table's own tenant key trigger (not a clone); empty when none
+  bool partitioned = false;     // a partitioned table
   // The installed SQL predates the tenant key (0.8.0 scripts with this library): protect adds
   // the foreign key to tenant.tenants instead, as 0.8.0 did.
   bool legacy_foreign_key = false;
@@ -56,6 +60,10 @@ std::string QuoteIdent(std::string_view name);
 
 // "schema"."table"
 std::string QualifiedName(std::string_view schema, std::string_view table);
+
+// The name protect gives the table's tenant key trigger (kTenantKeyTrigger), cut to 63 bytes
+// on a character boundary as PostgreSQL would.
+std::string TenantKeyTriggerName(const TableState &state);
 
 // 'text' as an SQL string literal ('' doubles an embedded quote).
 std::string QuoteLiteral(std::string_view text);

@@ -132,3 +132,7 @@ REVOKE ALL ON FUNCTION tenant.tenant_column(), tenant._protection(regclass, name
     tenant.protect_all(name, name) FROM PUBLIC;
 -- protect's default argument calls it as the calling role.
 GRANT EXECUTE ON FUNCTION tenant.tenant_column() TO PUBLIC;
+-- The owner of a protected partitioned table who creates or attaches a partition clones the
+-- tenant_key trigger to it, which needs EXECUTE on its function. Called directly, a trigger
+-- function only raises an error; the check itself runs as the registry's owner.
+GRANT EXECUTE ON FUNCTION tenant._tenant_key_check() TO PUBLIC;

@@ -15,6 +15,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace pg_tenant::policy {
@@ -83,6 +84,7 @@ Table ReadTable(Oid relid, const std::string &column) {
   t.state.column_default_is_current_id = p.column_default_is_current_id;
   t.state.has_tenant_key = p.has_tenant_key;
   t.state.own_key_trigger = p.own_key_trigger;
+  t.state.partitioned = p.relkind == RELKIND_PARTITIONED_TABLE;
   t.state.legacy_foreign_key = p.legacy_foreign_key;
   t.state.has_leading_index = p.has_leading_index;
   t.state.rls_enabled = p.rls_enabled;
@@ -198,6 +200,21 @@ void ProtectNewChildren(ddl::Event &event) {
   // link a child to a parent: any other statement of these shapes needs no look at the catalogs.
   Node *tree = event.parsetree();
   if (tree != nullptr && IsA(tree, CreateStmt) && !event.creates_child()) return;
+  // DETACH PARTITION drops the partition's clone of its parent's tenant_key trigger: a scoped
+  // table that leaves its parent is protected again on its own (its own key, no parent recorded).
+  if (tree != nullptr && IsA(tree, AlterTableStmt) && !event.unlinked().empty()) {
+    std::vector<std::pair<Oid, std::string>> unlinked;
+    for (Oid relid : event.unlinked())
+      if (OidIsValid(relid))
+        if (auto column = ScopedColumn(relid)) unlinked.emplace_back(relid, *column);
+    if (!unlinked.empty()) {
+      spi::AsRole as_owner(event.Owner());
+      for (const auto &[relid, column] : unlinked) {
+        Walk walk{&event.Spi(), true, {}, {}};
+        walk.Run(relid, column, InvalidOid);
+      }
+    }
+  }
   if (tree != nullptr && IsA(tree, AlterTableStmt) && !event.links_child()) return;
   const std::vector<Oid> touched = event.TouchedTables();
   if (touched.empty()) return;

@@ -112,7 +112,8 @@ struct Facts {
   const char *table;
   const char *extension;
   bool column_exists, column_is_uuid, column_not_null, column_default_is_current_id;
-  bool has_tenant_key, own_key_trigger, legacy_foreign_key, has_leading_index, rls_enabled, rls_forced;
+  const char *own_key_trigger;
+  bool has_tenant_key, legacy_foreign_key, has_leading_index, rls_enabled, rls_forced;
   PolicyState isolation_policy, guard_policy;
 };
 
@@ -156,7 +157,7 @@ Facts ReadFacts(Oid relid, const char *column, bool all) {
       for (int i = 0; rel->trigdesc != nullptr && i < rel->trigdesc->numtriggers; ++i)
         if (IsTenantKeyTrigger(rel->trigdesc->triggers[i], key_check, attnum, column)) {
           f.has_tenant_key = true;
-          if (!rel->trigdesc->triggers[i].tgisclone) f.own_key_trigger = true;
+          if (!rel->trigdesc->triggers[i].tgisclone) f.own_key_trigger = pstrdup(rel->trigdesc->triggers[i].tgname);
         }
       ListCell *cell;
       foreach (cell, RelationGetFKeyList(rel)) {
@@ -196,7 +197,7 @@ Protection ReadProtection(Oid relid, const std::string &column) {
   p.column_not_null = f.column_not_null;
   p.column_default_is_current_id = f.column_default_is_current_id;
   p.has_tenant_key = f.has_tenant_key;
-  p.own_key_trigger = f.own_key_trigger;
+  p.own_key_trigger = f.own_key_trigger != nullptr ? f.own_key_trigger : "";
   p.legacy_foreign_key = f.legacy_foreign_key;
   p.has_leading_index = f.has_leading_index;
   p.rls_enabled = f.rls_enabled;

@@ -26,7 +26,7 @@ struct Protection {
   bool column_not_null = false;
   bool column_default_is_current_id = false;
   bool has_tenant_key = false;     // the tenant_key trigger, or a foreign key to tenant.tenants (id)
-  bool own_key_trigger = false;    // the tenant_key trigger is the table's own (not a partition's clone)
+  std::string own_key_trigger;     // the name of the table's own tenant key trigger (not a clone); empty when none
   bool legacy_foreign_key = false;  // the installed SQL has no tenant._tenant_key_check (0.8.0)
   bool has_leading_index = false;       // a non-partial index whose first column is the tenant column
   bool rls_enabled = false;

@@ -136,9 +136,12 @@ void Erase(FunctionCallInfo fcinfo) {
     if (!new_null && DatumGetBool(DirectFunctionCall2(uuid_eq, key, new_key))) return;
   }
   if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-  // Top-level scoped tables: a DELETE from a parent reaches its partitions and children.
+  // Top-level scoped tables: a DELETE from a parent reaches its partitions and children. A table
+  // whose recorded parent is no longer its parent (detached, NO INHERIT) is deleted from itself.
   if (SPI_execute("SELECT s.relid::pg_catalog.oid, s.tenant_column::pg_catalog.text FROM tenant.scoped_tables s "
-                  "WHERE s.parent IS NULL ORDER BY s.relid::pg_catalog.oid",
+                  "WHERE s.parent IS NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i "
+                  "WHERE i.inhrelid OPERATOR(pg_catalog.=) s.relid AND i.inhparent OPERATOR(pg_catalog.=) s.parent) "
+                  "ORDER BY s.relid::pg_catalog.oid",
                   true, 0) != SPI_OK_SELECT)
     elog(ERROR, "could not read tenant.scoped_tables");
   const uint64 count = SPI_processed;

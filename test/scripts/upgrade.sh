@@ -82,10 +82,10 @@ for v in $versions; do
       "$(q "$db" "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND confrelid = 'tenant.tenants'::regclass
                     AND conrelid::regclass::text LIKE 'up\_%'")"
     check_eq "update from $v: every scoped table has the tenant key (partitions by clone)" \
-      "up_base:f,up_child:f,up_items:f,up_parts:f,up_parts_1:t" \
-      "$(q "$db" "SELECT string_agg(tgrelid::regclass || ':' || tgisclone_, ',' ORDER BY tgrelid::regclass::text)
-                    FROM (SELECT tgrelid, (tgparentid <> 0)::text::char AS tgisclone_ FROM pg_trigger
-                           WHERE tgname = 'tenant_key') t")"
+      "up_base:tenant_key:f,up_child:tenant_key:f,up_items:tenant_key:f,up_parts:tenant_key_up_parts:f,up_parts_1:tenant_key_up_parts:t" \
+      "$(q "$db" "SELECT string_agg(tgrelid::regclass || ':' || tgname || ':' || clone, ',' ORDER BY tgrelid::regclass::text)
+                    FROM (SELECT tgrelid, tgname, (tgparentid <> 0)::text::char AS clone FROM pg_trigger
+                           WHERE tgfoid = 'tenant._tenant_key_check'::regproc) t")"
     check "update from $v: the audit finds no table without its tenant key" \
       test -z "$(q "$db" "SELECT rule FROM tenant.audit() WHERE rule = 'no_tenant_key'")"
     check_eq "update from $v: a row of an unregistered tenant is refused (23503)" "23503" \

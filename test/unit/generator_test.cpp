@@ -69,10 +69,21 @@ TEST(ProtectStatements, TenantKeyArgumentIsALiteral) {
 
 TEST(UnprotectStatements, DropsOwnKeyTriggerOnly) {
   TableState s = Protected();
-  s.own_key_trigger = true;
-  EXPECT_EQ(UnprotectStatements(s).back(), "DROP TRIGGER \"tenant_key\" ON \"public\".\"items\"");
-  s.own_key_trigger = false;
+  s.own_key_trigger = "tenant_key_x";
+  EXPECT_EQ(UnprotectStatements(s).back(), "DROP TRIGGER \"tenant_key_x\" ON \"public\".\"items\"");
+  s.own_key_trigger.clear();
   EXPECT_EQ(UnprotectStatements(s).back().find("DROP TRIGGER"), std::string::npos);
+}
+
+TEST(TenantKeyTriggerName, PartitionedTablesNameTheirsAfterThemselves) {
+  TableState s = Bare();
+  EXPECT_EQ(TenantKeyTriggerName(s), "tenant_key");
+  s.partitioned = true;
+  EXPECT_EQ(TenantKeyTriggerName(s), "tenant_key_items");
+  s.table = std::string(60, 'a');
+  EXPECT_EQ(TenantKeyTriggerName(s), "tenant_key_" + std::string(52, 'a'));
+  s.table = std::string(51, 'a') + "\xc3\xa9";  // the 2-byte character would end at byte 64
+  EXPECT_EQ(TenantKeyTriggerName(s), "tenant_key_" + std::string(51, 'a'));
 }
 
 TEST(ProtectStatements, ProtectedTableNeedsNothing) { EXPECT_TRUE(ProtectStatements(Protected()).empty()); }
