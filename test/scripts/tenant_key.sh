@@ -20,7 +20,7 @@ dropdb --if-exists $db 2>/dev/null
 createdb $db
 psql -X -q -v ON_ERROR_STOP=1 -d $db >/dev/null <<'SQL'
 CREATE EXTENSION pg_tenant;
-SELECT tenant.create('Key ' || i, 'tk-' || i) FROM generate_series(1, 6) AS i;
+SELECT tenant.create('Key ' || i, 'tk-' || i) FROM generate_series(1, 8) AS i;
 CREATE SCHEMA tk;
 CREATE TABLE tk.items (id bigserial PRIMARY KEY, tenant_id uuid, note text);
 CREATE TABLE tk.events (tenant_id uuid, k int NOT NULL) PARTITION BY LIST (k);
@@ -95,6 +95,13 @@ check_eq "... and no other tenant's" "1:2:1:1:1:1" "$(rows_of "$b")"
 q $db "SELECT count(*) FROM tenant.purge('$b', true)" >/dev/null
 check_eq "purging a tenant deletes its rows from every scoped table" "0:0:0:0:0:0" "$(rows_of "$b")"
 check_eq "... and its registry row" "0" "$(q $db "SELECT count(*) FROM tenant.tenants WHERE id = '$b'")"
+# A session keeps its erase plans: a table renamed between two deletes is still erased.
+g=$(tid tk-7); h=$(tid tk-8)
+fill "$g"; fill "$h"
+psql -X -q -v ON_ERROR_STOP=1 -d $db -c "DELETE FROM tenant.tenants WHERE id = '$g'" \
+  -c "ALTER TABLE tk.items RENAME TO items_renamed" -c "DELETE FROM tenant.tenants WHERE id = '$h'" \
+  -c "ALTER TABLE tk.items_renamed RENAME TO items" >/dev/null
+check_eq "a table renamed after the session's first delete is erased by its second" "0:0:0:0:0:0" "$(rows_of "$h")"
 q $db "SELECT count(*) FROM tenant.unprotect('tk.orgs')" >/dev/null
 check_eq "unprotect removes the tenant key with the rest" "0" \
   "$(q $db "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'tk.orgs'::regclass AND tgfoid = 'tenant._tenant_key_check'::regproc")"
