@@ -82,7 +82,7 @@ COMMENT ON FUNCTION tenant.protect(regclass, name) IS
 COMMENT ON FUNCTION tenant.unprotect(regclass) IS
     'drops the generated policies, RLS flags and tenant key of rel and of the children protected with it; returns them';
 
--- The audit's no_tenant_foreign_key is now no_tenant_key (fix: tenant.protect adds it again).
+-- The audit's no_tenant_foreign_key finds a table without its tenant key (fix: tenant.protect adds it).
 CREATE OR REPLACE FUNCTION tenant.audit()
     RETURNS TABLE (object text, rule text, severity text, detail text, fix text)
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
@@ -171,7 +171,8 @@ findings AS (
      WHERE NOT (s.attnum = ANY (i.indkey::int2[]))
        AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)  -- flagged on the parent
     UNION ALL
-    SELECT s.relid::regclass::text, 'no_tenant_key', 'high',
+    -- (named before 0.9.0, when the key was a foreign key; the name stays for those who match on it)
+    SELECT s.relid::regclass::text, 'no_tenant_foreign_key', 'high',
            format('%I has no tenant key (trigger tenant_key): rows can name tenants that do not exist, and deleted tenants'' rows stay', s.col),
            format('SELECT tenant.protect(%L, %L);', s.relid::regclass, s.col)
       FROM scoped s

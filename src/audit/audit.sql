@@ -92,7 +92,8 @@ findings AS (
      WHERE NOT (s.attnum = ANY (i.indkey::int2[]))
        AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)  -- flagged on the parent
     UNION ALL
-    SELECT s.relid::regclass::text, 'no_tenant_key', 'high',
+    -- (named before 0.9.0, when the key was a foreign key; the name stays for those who match on it)
+    SELECT s.relid::regclass::text, 'no_tenant_foreign_key', 'high',
            format('%I has no tenant key (trigger tenant_key): rows can name tenants that do not exist, and deleted tenants'' rows stay', s.col),
            format('SELECT tenant.protect(%L, %L);', s.relid::regclass, s.col)
       FROM scoped s

@@ -87,7 +87,7 @@ for v in $versions; do
                     FROM (SELECT tgrelid, tgname, (tgparentid <> 0)::text::char AS clone FROM pg_trigger
                            WHERE tgfoid = 'tenant._tenant_key_check'::regproc) t")"
     check "update from $v: the audit finds no table without its tenant key" \
-      test -z "$(q "$db" "SELECT rule FROM tenant.audit() WHERE rule = 'no_tenant_key'")"
+      test -z "$(q "$db" "SELECT rule FROM tenant.audit() WHERE rule = 'no_tenant_foreign_key'")"
     check_eq "update from $v: a row of an unregistered tenant is refused (23503)" "23503" \
       "$(sqlstate_of "$db" "INSERT INTO public.up_child (tenant_id, id) VALUES ('00000000-0000-0000-0000-0000000000ff', 3)")"
     q "$db" "DELETE FROM tenant.tenants WHERE slug = 'up-2'" >/dev/null
