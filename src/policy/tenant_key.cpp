@@ -50,11 +50,10 @@ SPIPlanPtr ErasePlanFor(Oid relid, bool update, const char *sql) {
   ErasePlanKey key{relid, update};
   bool found;
   auto *entry = static_cast<ErasePlan *>(hash_search(erase_plans, &key, HASH_ENTER, &found));
-  if (found && strcmp(entry->sql, sql) == 0) return entry->plan;
-  if (found) {
-    SPI_freeplan(entry->plan);
-    pfree(entry->sql);
-  }
+  // An entry whose preparation failed (an error left it empty) is prepared again.
+  if (found && entry->sql != nullptr && strcmp(entry->sql, sql) == 0) return entry->plan;
+  if (found && entry->plan != nullptr) SPI_freeplan(entry->plan);
+  if (found && entry->sql != nullptr) pfree(entry->sql);
   entry->sql = nullptr;
   entry->plan = nullptr;
   Oid type = UUIDOID;

@@ -102,6 +102,14 @@ psql -X -q -v ON_ERROR_STOP=1 -d $db -c "DELETE FROM tenant.tenants WHERE id = '
   -c "ALTER TABLE tk.items RENAME TO items_renamed" -c "DELETE FROM tenant.tenants WHERE id = '$h'" \
   -c "ALTER TABLE tk.items_renamed RENAME TO items" >/dev/null
 check_eq "a table renamed after the session's first delete is erased by its second" "0:0:0:0:0:0" "$(rows_of "$h")"
+# A table whose tenant column went behind the guard's back (enforce = off): deleting a tenant
+# fails (42703) twice in one session, rather than erasing less, and the backend survives.
+out=$(psql -X -At -v VERBOSITY=sqlstate -d $db -c "SET pg_tenant.enforce = off" \
+        -c "ALTER TABLE tk.orgs RENAME COLUMN org TO org_gone" \
+        -c "DELETE FROM tenant.tenants WHERE slug = 'tk-3'" -c "DELETE FROM tenant.tenants WHERE slug = 'tk-3'" \
+        -c "ALTER TABLE tk.orgs RENAME COLUMN org_gone TO org" -c "SELECT 'alive'" 2>&1)
+check_eq "a renamed tenant column stops the erase (42703, twice), the session goes on" "42703 42703 alive" \
+  "$(grep -oE '42703|^alive' <<<"$out" | tr '\n' ' ' | sed 's/ $//')"
 q $db "SELECT count(*) FROM tenant.unprotect('tk.orgs')" >/dev/null
 check_eq "unprotect removes the tenant key with the rest" "0" \
   "$(q $db "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'tk.orgs'::regclass AND tgfoid = 'tenant._tenant_key_check'::regproc")"
