@@ -10,6 +10,7 @@
 //  - tenant._tenant_key_erase(), AFTER DELETE OR UPDATE OF id FOR EACH ROW on tenant.tenants:
 //    deletes the tenant's rows from every top-level scoped table (children through their parent),
 //    or refuses an id change while rows use it; BEFORE TRUNCATE: refused while tables are scoped.
+//    (Not with a distributed registry on Citus, where scoped tables have no key.)
 // Both run their SQL the way PostgreSQL's own RI triggers do: as the owner of the table queried,
 // with FORCE ROW LEVEL SECURITY not applied, and, in REPEATABLE READ and SERIALIZABLE, the erase
 // with the latest snapshot cross-checked against the transaction's, so a row committed after the
@@ -149,7 +150,9 @@ void Check(FunctionCallInfo fcinfo) {
 
 void Erase(FunctionCallInfo fcinfo) {
   TriggerData *td = Trigger(fcinfo, "tenant._tenant_key_erase()");
-  if (citus::InternalBackend()) return;  // a shard of the registry: the coordinator erases
+  // A shard of the registry: the coordinator erases. A distributed registry: scoped tables have
+  // no tenant key there (src/policy/generator.hpp), and nothing is erased, as before 0.9.0.
+  if (citus::InternalBackend() || (citus::Installed() && citus::RegistryDistributed())) return;
   if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event)) {
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
     if (SPI_execute("SELECT 1 FROM tenant.scoped_tables LIMIT 1", true, 1) != SPI_OK_SELECT) elog(ERROR, "SPI_execute failed");
