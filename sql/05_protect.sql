@@ -6,11 +6,11 @@ SELECT tenant.create('Proto B', 'proto-b') AS pb \gset
 
 -- A helper that shows what protection a table has, from the catalogs.
 CREATE FUNCTION public.protection(rel regclass, col name DEFAULT 'tenant_id') RETURNS TABLE (
-    rls boolean, forced boolean, not_null boolean, default_expr text, fkey boolean, index_leads boolean,
+    rls boolean, forced boolean, not_null boolean, default_expr text, tenant_key boolean, index_leads boolean,
     policies text) LANGUAGE sql AS $$
 SELECT c.relrowsecurity, c.relforcerowsecurity, a.attnotnull, pg_get_expr(d.adbin, d.adrelid),
-       EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'f'
-                  AND k.confrelid = 'tenant.tenants'::regclass AND k.conkey = ARRAY[a.attnum]),
+       EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid
+                  AND t.tgfoid = 'tenant._tenant_key_check'::regproc AND t.tgenabled = 'O'),
        EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indkey[0] = a.attnum),
        (SELECT string_agg(p.polname || CASE WHEN p.polpermissive THEN ' permissive ' ELSE ' restrictive ' END
                           || p.polcmd::text || ' ' || pg_get_expr(p.polqual, p.polrelid) || ' / '
@@ -35,6 +35,8 @@ SELECT tenant.policy_sql('projects') = '' AS nothing_to_do;
 SELECT count(*) AS indexes FROM pg_index WHERE indrelid = 'projects'::regclass;
 SELECT * FROM tenant.protect('projects');
 SELECT count(*) AS indexes FROM pg_index WHERE indrelid = 'projects'::regclass;
+SELECT count(*) AS key_triggers FROM pg_trigger WHERE tgrelid = 'projects'::regclass AND tgname = 'tenant_key';
+-- No foreign key to tenant.tenants: the tenant key does its work (src/policy/tenant_key.cpp).
 SELECT count(*) AS foreign_keys FROM pg_constraint WHERE conrelid = 'projects'::regclass AND contype = 'f';
 
 -- A changed generated policy is shown and repaired.
@@ -147,7 +149,7 @@ SELECT count(*) FROM tenant.protect('notes');
 CREATE TABLE notes_archived (archived_at date) INHERITS (notes);
 CREATE TABLE notes_late (tenant_id uuid NOT NULL, body text);
 ALTER TABLE notes_late INHERIT notes;
-SELECT s.relid, s.parent, p.rls, p.forced, p.not_null, p.fkey, p.index_leads,
+SELECT s.relid, s.parent, p.rls, p.forced, p.not_null, p.tenant_key, p.index_leads,
        tenant.policy_sql(s.relid) = '' AS complete
   FROM tenant.scoped_tables s, protection(s.relid, s.tenant_column) p
  WHERE s.relid::text LIKE 'events%' OR s.relid::text LIKE 'notes%'

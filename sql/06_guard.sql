@@ -66,7 +66,10 @@ SELECT error_of($$DROP POLICY tenant_isolation ON g_ok$$);
 SELECT error_of($$DROP POLICY tenant_isolation_guard ON g_ok$$);
 SELECT error_of($$ALTER POLICY tenant_isolation ON g_ok USING (true)$$);
 SELECT error_of($$ALTER POLICY tenant_isolation_guard ON g_ok TO postgres$$);
-SELECT error_of($$ALTER TABLE g_ok DROP CONSTRAINT g_ok_tenant_id_fkey$$);
+SELECT error_of($$DROP TRIGGER tenant_key ON g_ok$$);
+SELECT error_of($$ALTER TABLE g_ok DISABLE TRIGGER tenant_key$$);
+SELECT error_of($$ALTER TABLE g_ok DISABLE TRIGGER USER$$);
+SELECT error_of($$ALTER TABLE g_ok ENABLE REPLICA TRIGGER tenant_key$$);
 -- Several subcommands in one ALTER TABLE: one weakening is enough.
 SELECT error_of($$ALTER TABLE g_ok ADD COLUMN note text, DISABLE ROW LEVEL SECURITY$$);
 -- Nothing changed.

@@ -92,12 +92,12 @@ findings AS (
      WHERE NOT (s.attnum = ANY (i.indkey::int2[]))
        AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)  -- flagged on the parent
     UNION ALL
+    -- (named before 0.9.0, when the key was a foreign key; the name stays for those who match on it)
     SELECT s.relid::regclass::text, 'no_tenant_foreign_key', 'high',
-           format('%I has no foreign key to tenant.tenants: rows can name tenants that do not exist', s.col),
-           format('ALTER TABLE %s ADD FOREIGN KEY (%I) REFERENCES tenant.tenants (id) ON DELETE CASCADE;',
-                  s.relid::regclass, s.col)
+           format('%I has no tenant key (trigger tenant_key): rows can name tenants that do not exist, and deleted tenants'' rows stay', s.col),
+           format('SELECT tenant.protect(%L, %L);', s.relid::regclass, s.col)
       FROM scoped s
-     WHERE NOT s.has_foreign_key AND NOT tenant._is_citus_table('tenant.tenants')
+     WHERE NOT s.has_tenant_key AND NOT tenant._is_citus_table('tenant.tenants')
     UNION ALL
     -- Row level security never applies to superusers and BYPASSRLS roles.
     SELECT quote_ident(r.rolname), 'bypassrls_role', 'high',

@@ -14,7 +14,7 @@
 //      policy on a protected Citus table (src/citus/citus.hpp).
 // sql_drop (every command that drops something):
 //   1. forget dropped tables (tenant.scoped_tables).
-//   2. guard: a dropped generated policy, foreign key or tenant column of a protected table.
+//   2. guard: a dropped generated policy, tenant key or tenant column of a protected table.
 //   3. row quotas: dropped counted tables leave their quota; the others are recounted.
 #include "ddl/ddl.hpp"
 

@@ -4,7 +4,8 @@
 //    auto_protect it is protected at once. A materialized view may not read a scoped table.
 //    After ALTER TABLE / ALTER POLICY on a scoped table its protection is read again (the command
 //    tag says nothing about what changed) and anything protect made that is gone is an error.
-//  - after a drop: dropping a scoped table's tenant column, foreign key or generated policy.
+//  - after a drop: dropping a scoped table's tenant column, tenant key (trigger tenant_key, or
+//    the foreign key of a table protected before 0.9.0) or generated policy.
 // tenant.protect()/unprotect() themselves, extension scripts, and a superuser restoring a dump
 // (pg_dump scripts run with row_security = off) pass through.
 #include "guard/guard.hpp"
@@ -94,7 +95,7 @@ void CheckScopedTable(Oid relid, const std::string &name, const std::string &col
   for (const auto &m : missing) detail += (detail.empty() ? "" : "; ") + m;
   Violation(errcodes::kProtectionWeakened, "cannot weaken the tenant protection of table " + name,
             "After this command: " + detail + ".",
-            "Protected tables keep their tenant column, foreign key, forced row level security and generated "
+            "Protected tables keep their tenant column, tenant key, forced row level security and generated "
             "policies. Run SELECT tenant.unprotect('" + name + "') first if this is intended.");
 }
 
@@ -349,10 +350,12 @@ void AfterCommand(ddl::Event &event) {
 }
 
 void AfterDrop(ddl::Event &event) {
-  if ((event.tag() != CMDTAG_ALTER_TABLE && event.tag() != CMDTAG_DROP_POLICY) || Bypassed()) return;
+  const CommandTag tag = event.tag();
+  if ((tag != CMDTAG_ALTER_TABLE && tag != CMDTAG_DROP_POLICY && tag != CMDTAG_DROP_TRIGGER) || Bypassed()) return;
   std::vector<std::string> schemas, tables;
   for (const auto &d : event.DroppedObjects()) {
-    if (d.object_type == "policy" || d.object_type == "table constraint" || d.object_type == "table column") {
+    if (d.object_type == "policy" || d.object_type == "table constraint" || d.object_type == "table column" ||
+        d.object_type == "trigger") {
       schemas.push_back(d.schema);
       tables.push_back(d.name);
     }

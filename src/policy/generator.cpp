@@ -1,5 +1,7 @@
 #include "policy/generator.hpp"
 
+#include <algorithm>
+
 #include "common/cpp_only.hpp"  // last: fails the build if PostgreSQL crept in
 
 namespace pg_tenant::policy {
@@ -16,6 +18,25 @@ std::string QuoteIdent(std::string_view name) {
 
 std::string QualifiedName(std::string_view schema, std::string_view table) {
   return QuoteIdent(schema) + "." + QuoteIdent(table);
+}
+
+std::string TenantKeyTriggerName(const TableState &state) {
+  std::string name(kTenantKeyTrigger);
+  if (!state.partitioned) return name;
+  name += "_" + state.table;
+  size_t length = std::min<size_t>(name.size(), 63);
+  while (length > 0 && length < name.size() && (static_cast<unsigned char>(name[length]) & 0xC0) == 0x80) --length;
+  return name.substr(0, length);
+}
+
+std::string QuoteLiteral(std::string_view text) {
+  std::string quoted = "'";
+  for (char c : text) {
+    if (c == '\'') quoted += '\'';
+    quoted += c;
+  }
+  quoted += '\'';
+  return quoted;
 }
 
 std::string TenantPredicate(std::string_view column) {
@@ -54,9 +75,15 @@ std::vector<std::string> ProtectStatements(const TableState &state) {
     if (!state.column_not_null) out.push_back("ALTER TABLE " + table + " ALTER COLUMN " + column + " SET NOT NULL");
   }
   if (!state.parent_creates_key_and_index) {
-    if (!state.has_tenant_foreign_key && !state.registry_distributed)
-      out.push_back("ALTER TABLE " + table + " ADD FOREIGN KEY (" + column +
-                    ") REFERENCES tenant.tenants (id) ON DELETE CASCADE");
+    if (!state.has_tenant_key && !state.registry_distributed) {
+      if (state.legacy_foreign_key)
+        out.push_back("ALTER TABLE " + table + " ADD FOREIGN KEY (" + column +
+                      ") REFERENCES tenant.tenants (id) ON DELETE CASCADE");
+      else
+        out.push_back("CREATE TRIGGER " + QuoteIdent(TenantKeyTriggerName(state)) + " AFTER INSERT OR UPDATE OF " + column +
+                      " ON " + table + " FOR EACH ROW EXECUTE FUNCTION tenant._tenant_key_check(" +
+                      QuoteLiteral(state.column) + ")");
+    }
     if (!state.has_leading_index) out.push_back("CREATE INDEX ON " + table + " (" + column + ")");
   }
   if (!state.rls_enabled) out.push_back("ALTER TABLE " + table + " ENABLE ROW LEVEL SECURITY");
@@ -75,6 +102,7 @@ std::vector<std::string> UnprotectStatements(const TableState &state) {
     out.push_back("DROP POLICY " + QuoteIdent(kIsolationPolicy) + " ON " + table);
   if (state.rls_forced) out.push_back("ALTER TABLE " + table + " NO FORCE ROW LEVEL SECURITY");
   if (state.rls_enabled) out.push_back("ALTER TABLE " + table + " DISABLE ROW LEVEL SECURITY");
+  if (!state.own_key_trigger.empty()) out.push_back("DROP TRIGGER " + QuoteIdent(state.own_key_trigger) + " ON " + table);
   return out;
 }
 

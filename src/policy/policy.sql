@@ -24,12 +24,33 @@ COMMENT ON FUNCTION tenant.tenant_column() IS 'the configured tenant column name
 -- 'missing', 'current' (what protect creates, compared as an expression tree) or 'different'.
 CREATE FUNCTION tenant._protection(rel regclass, tenant_column name,
                                    OUT column_is_uuid boolean, OUT column_not_null boolean,
-                                   OUT has_foreign_key boolean, OUT has_leading_index boolean,
+                                   OUT has_tenant_key boolean, OUT has_leading_index boolean,
                                    OUT rls_enabled boolean, OUT rls_forced boolean,
                                    OUT isolation_policy text, OUT guard_policy text)
     RETURNS record
     LANGUAGE c STABLE STRICT
     AS 'MODULE_PATHNAME', 'pg_tenant_protection';
+
+-- The tenant key (src/policy/tenant_key.cpp): what a foreign key from every scoped table to
+-- tenant.tenants ON DELETE CASCADE guaranteed (no row of an unregistered tenant; a deleted
+-- tenant's rows go with it), with one trigger per scoped table and two on the registry instead of
+-- two on the registry per scoped table, each of which made adding the next one slower.
+-- protect adds to each table: CREATE TRIGGER tenant_key AFTER INSERT OR UPDATE OF <column> ...
+-- FOR EACH ROW EXECUTE FUNCTION tenant._tenant_key_check('<column>').
+CREATE FUNCTION tenant._tenant_key_check() RETURNS trigger
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'pg_tenant_key_check';
+CREATE FUNCTION tenant._tenant_key_erase() RETURNS trigger
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'pg_tenant_key_erase';
+CREATE TRIGGER tenants_erase_rows AFTER DELETE OR UPDATE OF id ON tenant.tenants
+    FOR EACH ROW EXECUTE FUNCTION tenant._tenant_key_erase();
+CREATE TRIGGER tenants_truncate BEFORE TRUNCATE ON tenant.tenants
+    FOR EACH STATEMENT EXECUTE FUNCTION tenant._tenant_key_erase();
+COMMENT ON FUNCTION tenant._tenant_key_check() IS
+    'trigger of each scoped table: the row''s tenant must be registered (23503); locks its registry row FOR KEY SHARE';
+COMMENT ON FUNCTION tenant._tenant_key_erase() IS
+    'trigger of tenant.tenants: a deleted tenant''s rows are deleted from every scoped table; its id cannot change while rows use it; no TRUNCATE while tables are scoped';
 
 -- What views and materialized views read (through views, CTEs and SQL functions) and what
 -- functions write: the audit's view of copies made outside row level security.
@@ -50,14 +71,14 @@ CREATE FUNCTION tenant.protect(rel regclass, tenant_column name DEFAULT tenant.t
     LANGUAGE c VOLATILE SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'pg_tenant_protect';
 COMMENT ON FUNCTION tenant.protect(regclass, name) IS
-    'makes rel tenant-scoped (column, foreign key, index, forced RLS, generated policies), with its partitions and children; returns them';
+    'makes rel tenant-scoped (column, tenant key, index, forced RLS, generated policies), with its partitions and children; returns them';
 
 CREATE FUNCTION tenant.unprotect(rel regclass)
     RETURNS SETOF regclass
     LANGUAGE c VOLATILE SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'pg_tenant_unprotect';
 COMMENT ON FUNCTION tenant.unprotect(regclass) IS
-    'drops the generated policies and RLS flags of rel and of the children protected with it; returns them';
+    'drops the generated policies, RLS flags and tenant key of rel and of the children protected with it; returns them';
 
 CREATE FUNCTION tenant.policy_sql(rel regclass, tenant_column name DEFAULT tenant.tenant_column())
     RETURNS text
@@ -105,8 +126,13 @@ COMMENT ON FUNCTION tenant.protect_all(name, name) IS
 -- by steps of the DDL door (src/ddl/ddl.sql, src/policy/protect.cpp).
 
 REVOKE ALL ON FUNCTION tenant.tenant_column(), tenant._protection(regclass, name), tenant._table_tree(regclass),
+    tenant._tenant_key_check(), tenant._tenant_key_erase(),
     tenant._reads_scoped(regclass), tenant._writes_to(regprocedure),
     tenant.protect(regclass, name), tenant.unprotect(regclass), tenant.policy_sql(regclass, name),
     tenant.protect_all(name, name) FROM PUBLIC;
 -- protect's default argument calls it as the calling role.
 GRANT EXECUTE ON FUNCTION tenant.tenant_column() TO PUBLIC;
+-- The owner of a protected partitioned table who creates or attaches a partition clones the
+-- tenant_key trigger to it, which needs EXECUTE on its function. Called directly, a trigger
+-- function only raises an error; the check itself runs as the registry's owner.
+GRANT EXECUTE ON FUNCTION tenant._tenant_key_check() TO PUBLIC;

@@ -4,7 +4,7 @@
 // are missing, runs them through SPI and records the table in tenant.scoped_tables; then it does
 // the same for each partition and inheritance child (they can be queried directly, and RLS is per
 // table). The caller must own the table; the statements run as the extension's owner, so that the
-// foreign key to tenant.tenants and the catalog row need no grants on the registry.
+// tenant key trigger and the catalog row need no grants on the extension's functions and tables.
 #include "bridge/bridge.hpp"
 #include "bridge/spi.hpp"
 #include "policy/generator.hpp"
@@ -15,6 +15,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace pg_tenant::policy {
@@ -81,7 +82,10 @@ Table ReadTable(Oid relid, const std::string &column) {
                 "", "Tenant columns hold tenant.tenants.id, a uuid.");
   t.state.column_not_null = p.column_not_null;
   t.state.column_default_is_current_id = p.column_default_is_current_id;
-  t.state.has_tenant_foreign_key = p.has_tenant_foreign_key;
+  t.state.has_tenant_key = p.has_tenant_key;
+  t.state.own_key_trigger = p.own_key_trigger;
+  t.state.partitioned = p.relkind == RELKIND_PARTITIONED_TABLE;
+  t.state.legacy_foreign_key = p.legacy_foreign_key;
   t.state.has_leading_index = p.has_leading_index;
   t.state.rls_enabled = p.rls_enabled;
   t.state.rls_forced = p.rls_forced;
@@ -196,6 +200,21 @@ void ProtectNewChildren(ddl::Event &event) {
   // link a child to a parent: any other statement of these shapes needs no look at the catalogs.
   Node *tree = event.parsetree();
   if (tree != nullptr && IsA(tree, CreateStmt) && !event.creates_child()) return;
+  // DETACH PARTITION drops the partition's clone of its parent's tenant_key trigger: a scoped
+  // table that leaves its parent is protected again on its own (its own key, no parent recorded).
+  if (tree != nullptr && IsA(tree, AlterTableStmt) && !event.unlinked().empty()) {
+    std::vector<std::pair<Oid, std::string>> unlinked;
+    for (Oid relid : event.unlinked())
+      if (OidIsValid(relid))
+        if (auto column = ScopedColumn(relid)) unlinked.emplace_back(relid, *column);
+    if (!unlinked.empty()) {
+      spi::AsRole as_owner(event.Owner());
+      for (const auto &[relid, column] : unlinked) {
+        Walk walk{&event.Spi(), true, {}, {}};
+        walk.Run(relid, column, InvalidOid);
+      }
+    }
+  }
   if (tree != nullptr && IsA(tree, AlterTableStmt) && !event.links_child()) return;
   const std::vector<Oid> touched = event.TouchedTables();
   if (touched.empty()) return;
@@ -330,7 +349,7 @@ PG_TENANT_FUNCTION(pg_tenant_protection) {
     TupleDesc desc;
     if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE) elog(ERROR, "return type must be a row type");
     Datum values[8] = {BoolGetDatum(p.column_is_uuid), BoolGetDatum(p.column_not_null),
-                       BoolGetDatum(p.has_tenant_foreign_key), BoolGetDatum(p.has_leading_index),
+                       BoolGetDatum(p.has_tenant_key), BoolGetDatum(p.has_leading_index),
                        BoolGetDatum(p.rls_enabled), BoolGetDatum(p.rls_forced),
                        CStringGetTextDatum(StateName(p.isolation_policy)), CStringGetTextDatum(StateName(p.guard_policy))};
     bool nulls[8] = {};

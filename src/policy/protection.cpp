@@ -89,6 +89,21 @@ void ReadPolicies(Relation rel, AttrNumber column, Oid current_id, PolicyState *
   table_close(policies, AccessShareLock);
 }
 
+// What protect creates: tenant._tenant_key_check(column) AFTER INSERT OR UPDATE (of the column or
+// of any) FOR EACH ROW, no WHEN clause, firing in origin or always mode (not disabled or replica).
+bool IsTenantKeyTrigger(const Trigger &t, Oid key_check, AttrNumber column, const char *column_name) {
+  if (!OidIsValid(key_check) || t.tgfoid != key_check || t.tgqual != nullptr) return false;
+  if (t.tgenabled != TRIGGER_FIRES_ON_ORIGIN && t.tgenabled != TRIGGER_FIRES_ALWAYS) return false;
+  if (!TRIGGER_FOR_ROW(t.tgtype) || !TRIGGER_FOR_AFTER(t.tgtype) || !TRIGGER_FOR_INSERT(t.tgtype) ||
+      !TRIGGER_FOR_UPDATE(t.tgtype))
+    return false;
+  if (t.tgnargs != 1 || strcmp(t.tgargs[0], column_name) != 0) return false;
+  if (t.tgnattr == 0) return true;
+  for (int i = 0; i < t.tgnattr; ++i)
+    if (t.tgattr[i] == column) return true;
+  return false;
+}
+
 // Everything but the names, read in one PgCall (no C++ object is alive inside it).
 struct Facts {
   bool exists;
@@ -97,12 +112,13 @@ struct Facts {
   const char *table;
   const char *extension;
   bool column_exists, column_is_uuid, column_not_null, column_default_is_current_id;
-  bool has_tenant_foreign_key, has_leading_index, rls_enabled, rls_forced;
+  const char *own_key_trigger;
+  bool has_tenant_key, legacy_foreign_key, has_leading_index, rls_enabled, rls_forced;
   PolicyState isolation_policy, guard_policy;
 };
 
 // all: everything protect needs; otherwise only what the guard checks after every ALTER TABLE
-// (column, foreign key, row level security, policies), which the relcache answers.
+// (column, tenant key, row level security, policies), which the relcache answers.
 Facts ReadFacts(Oid relid, const char *column, bool all) {
   return PgCall([&] {
     Facts f{};
@@ -135,11 +151,19 @@ Facts ReadFacts(Oid relid, const char *column, bool all) {
             f.column_default_is_current_id =
                 IsCurrentIdCall(static_cast<Node *>(stringToNode(desc->constr->defval[i].adbin)), current_id);
       }
+      Oid key_check = LookupFuncName(list_make2(makeString(pstrdup("tenant")), makeString(pstrdup("_tenant_key_check"))),
+                                     0, nullptr, true);
+      f.legacy_foreign_key = !OidIsValid(key_check);
+      for (int i = 0; rel->trigdesc != nullptr && i < rel->trigdesc->numtriggers; ++i)
+        if (IsTenantKeyTrigger(rel->trigdesc->triggers[i], key_check, attnum, column)) {
+          f.has_tenant_key = true;
+          if (!rel->trigdesc->triggers[i].tgisclone) f.own_key_trigger = pstrdup(rel->trigdesc->triggers[i].tgname);
+        }
       ListCell *cell;
       foreach (cell, RelationGetFKeyList(rel)) {
         auto *key = static_cast<ForeignKeyCacheInfo *>(lfirst(cell));
         if (key->confrelid == tenants && key->nkeys == 1 && key->conkey[0] == attnum && key->confkey[0] == 1)
-          f.has_tenant_foreign_key = true;
+          f.has_tenant_key = true;
       }
       foreach (cell, all ? RelationGetIndexList(rel) : NIL) {
         HeapTuple index = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(cell)));
@@ -172,7 +196,9 @@ Protection ReadProtection(Oid relid, const std::string &column) {
   p.column_is_uuid = f.column_is_uuid;
   p.column_not_null = f.column_not_null;
   p.column_default_is_current_id = f.column_default_is_current_id;
-  p.has_tenant_foreign_key = f.has_tenant_foreign_key;
+  p.has_tenant_key = f.has_tenant_key;
+  p.own_key_trigger = f.own_key_trigger != nullptr ? f.own_key_trigger : "";
+  p.legacy_foreign_key = f.legacy_foreign_key;
   p.has_leading_index = f.has_leading_index;
   p.rls_enabled = f.rls_enabled;
   p.rls_forced = f.rls_forced;
@@ -188,8 +214,8 @@ std::vector<std::string> MissingProtection(Oid relid, const std::string &column)
   std::vector<std::string> missing;
   if (!p.column_is_uuid) missing.push_back("tenant column " + QuoteIdent(column) + " is not uuid");
   if (!p.column_not_null) missing.push_back("tenant column " + QuoteIdent(column) + " is nullable");
-  if (!p.has_tenant_foreign_key && !citus::RegistryDistributed())
-    missing.push_back("the foreign key to tenant.tenants is gone");
+  if (!p.has_tenant_key && !citus::RegistryDistributed())
+    missing.push_back("the tenant key (trigger tenant_key, or a foreign key to tenant.tenants) is gone or disabled");
   if (!p.rls_enabled) missing.push_back("row level security is disabled");
   if (!p.rls_forced) missing.push_back("row level security is not forced");
   if (p.isolation_policy != PolicyState::kCurrent)

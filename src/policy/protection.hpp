@@ -25,7 +25,9 @@ struct Protection {
   bool column_is_uuid = false;
   bool column_not_null = false;
   bool column_default_is_current_id = false;
-  bool has_tenant_foreign_key = false;  // (column) REFERENCES tenant.tenants (id)
+  bool has_tenant_key = false;     // the tenant_key trigger, or a foreign key to tenant.tenants (id)
+  std::string own_key_trigger;     // the name of the table's own tenant key trigger (not a clone); empty when none
+  bool legacy_foreign_key = false;  // the installed SQL has no tenant._tenant_key_check (0.8.0)
   bool has_leading_index = false;       // a non-partial index whose first column is the tenant column
   bool rls_enabled = false;
   bool rls_forced = false;
@@ -36,7 +38,7 @@ struct Protection {
 Protection ReadProtection(Oid relid, const std::string &column);
 
 // What a scoped table lacks compared with what tenant.protect() made of it (tenant column, NOT
-// NULL, foreign key, RLS enabled and forced, both generated policies); empty when whole or gone.
+// NULL, tenant key, RLS enabled and forced, both generated policies); empty when whole or gone.
 std::vector<std::string> MissingProtection(Oid relid, const std::string &column);
 
 // The configured tenant column (pg_tenant.tenant_column, default "tenant_id"): what the guard

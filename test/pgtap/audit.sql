@@ -87,12 +87,12 @@ SELECT is(pg_temp.findings('unique_without_tenant', 'public.g_unique'), 0, 'uniq
 SELECT ok((SELECT pg_get_indexdef('public.g_unique_sku'::regclass) LIKE '%(tenant_id, lower(sku)) WHERE active'),
           'the rebuilt partial expression index keeps its expression and predicate');
 
--- no_tenant_foreign_key
-SELECT pg_temp.good_table('h_no_fkey');
-ALTER TABLE public.h_no_fkey DROP CONSTRAINT h_no_fkey_tenant_id_fkey;
-SELECT is(pg_temp.findings('no_tenant_foreign_key', 'public.h_no_fkey'), 1, 'no_tenant_foreign_key found');
-SELECT lives_ok(pg_temp.fix_of('no_tenant_foreign_key', 'public.h_no_fkey'), 'no_tenant_foreign_key fix runs');
-SELECT is(pg_temp.findings('no_tenant_foreign_key', 'public.h_no_fkey'), 0, 'no_tenant_foreign_key gone');
+-- no_tenant_foreign_key (0.9.0: the tenant key)
+SELECT pg_temp.good_table('h_no_key');
+DROP TRIGGER tenant_key ON public.h_no_key;
+SELECT is(pg_temp.findings('no_tenant_foreign_key', 'public.h_no_key'), 1, 'no_tenant_foreign_key found');
+SELECT lives_ok(pg_temp.fix_of('no_tenant_foreign_key', 'public.h_no_key'), 'no_tenant_foreign_key fix runs');
+SELECT is(pg_temp.findings('no_tenant_foreign_key', 'public.h_no_key'), 0, 'no_tenant_foreign_key gone');
 
 -- bypassrls_role
 SELECT pg_temp.good_table('i_bypass');

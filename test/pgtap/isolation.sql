@@ -159,11 +159,11 @@ SELECT is(
 SELECT is(
     ARRAY(SELECT c.relname::text FROM pg_class c
            WHERE c.relnamespace = 'pt_iso'::regnamespace AND c.relkind IN ('r', 'p')
-             AND NOT EXISTS (SELECT 1 FROM pg_constraint k
-                              WHERE k.conrelid = c.oid AND k.contype = 'f'
-                                AND k.confrelid = 'tenant.tenants'::regclass AND k.confdeltype = 'c')
+             AND NOT EXISTS (SELECT 1 FROM pg_trigger t
+                              WHERE t.tgrelid = c.oid AND t.tgenabled = 'O'
+                                AND t.tgfoid = 'tenant._tenant_key_check'::regproc)
            ORDER BY 1),
-    '{}'::text[], 'every table references tenant.tenants ON DELETE CASCADE');
+    '{}'::text[], 'every table has the tenant key (trigger tenant_key[_<table>]), partitions by clone');
 SELECT is(
     ARRAY(SELECT c.relname::text FROM pg_class c
            WHERE c.relnamespace = 'pt_iso'::regnamespace AND c.relkind IN ('r', 'p')

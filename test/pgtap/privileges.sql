@@ -6,15 +6,16 @@ CREATE ROLE pt_app LOGIN;
 CREATE ROLE pt_other LOGIN;
 SELECT tenant.create('Acme', 'pt-acme') AS acme \gset
 
--- Only what policies, CHECK constraints and default arguments need is granted to PUBLIC:
--- tenant.tenant_column() (protect's default) reads a setting every role can SHOW.
+-- Only what policies, CHECK constraints, default arguments and cloned triggers need is granted to
+-- PUBLIC: tenant.tenant_column() (protect's default) reads a setting every role can SHOW;
+-- tenant._tenant_key_check() is the tenant_key trigger a new partition of a protected table gets.
 SELECT is(
     ARRAY(SELECT p.oid::regprocedure::text
             FROM pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
            WHERE p.pronamespace = 'tenant'::regnamespace AND a.grantee = 0
            ORDER BY 1),
-    ARRAY['tenant.current_id()', 'tenant.is_valid_slug(text)', 'tenant.tenant_column()'],
-    'PUBLIC may execute only tenant.current_id(), tenant.is_valid_slug() and tenant.tenant_column()');
+    ARRAY['tenant._tenant_key_check()', 'tenant.current_id()', 'tenant.is_valid_slug(text)', 'tenant.tenant_column()'],
+    'PUBLIC may execute only tenant._tenant_key_check(), tenant.current_id(), tenant.is_valid_slug() and tenant.tenant_column()');
 SELECT is(
     (SELECT count(*)::int FROM pg_class c, aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a
       WHERE c.relnamespace = 'tenant'::regnamespace AND a.grantee = 0),

@@ -48,6 +48,8 @@ snapshot() {
                             FROM pg_policy ORDER BY 1::text, 2" \
                       -c "SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class
                            WHERE relname IN ('projects', 'events', 'events_2026') ORDER BY 1" \
+                      -c "SELECT tgrelid::regclass, tgname, tgparentid <> 0 FROM pg_trigger
+                           WHERE tgfoid = 'tenant._tenant_key_check'::regproc ORDER BY 1::text, 2" \
                       -c "SELECT count(*) FROM public.projects" -c "SELECT count(*) FROM public.events"
 }
 expected=$(snapshot $src)
@@ -77,6 +79,13 @@ check_eq "restored tenant can be entered" "t" \
   "$(q pt_dump_custom "SELECT tenant.set('dump-1') = (SELECT id FROM tenant.tenants WHERE slug = 'dump-1')")"
 check_eq "restored suspension still refuses" "TN002" \
   "$(psql -X -At -d pt_dump_custom -c "DO \$\$ BEGIN PERFORM tenant.set('dump-9'); EXCEPTION WHEN OTHERS THEN RAISE NOTICE '%', SQLSTATE; END \$\$" 2>&1 | sed -nE 's/.*NOTICE: +//p')"
+
+# The restored tenant keys work: a row of an unknown tenant is refused, a deleted tenant's rows go.
+check_eq "restored: a row of an unregistered tenant is refused (23503)" "23503" \
+  "$(sqlstate_of pt_dump_custom "INSERT INTO public.projects VALUES ('00000000-0000-0000-0000-0000000000ee', 9, 'x')")"
+q pt_dump_custom "DELETE FROM tenant.tenants WHERE slug = 'dump-1'" >/dev/null
+check_eq "restored: deleting a tenant deletes its rows from the protected tables" "1 1" \
+  "$(q pt_dump_custom "SELECT (SELECT count(*) FROM public.projects) || ' ' || (SELECT count(*) FROM public.events)")"
 
 rm -rf "$dumpdir"
 for db in $src pt_dump_custom pt_dump_plain; do dropdb --if-exists "$db"; done

@@ -50,6 +50,18 @@ for v in $versions; do
     # Functions whose signature changes are made again: grants given to roles are kept.
     q "$db" "DO \$\$ BEGIN CREATE ROLE pt_up_app; EXCEPTION WHEN duplicate_object THEN NULL; END \$\$" >/dev/null
     q "$db" "GRANT EXECUTE ON FUNCTION tenant.usage(uuid), tenant.effective_limit(uuid, text) TO pt_up_app" >/dev/null
+    # Its SQL has no tenant key: protect adds the foreign key, as it did; the update replaces it.
+    q "$db" "CREATE TABLE public.up_parts (tenant_id uuid, id int) PARTITION BY RANGE (id);
+             CREATE TABLE public.up_parts_1 PARTITION OF public.up_parts FOR VALUES FROM (0) TO (100);
+             CREATE TABLE public.up_base (tenant_id uuid, id int);
+             CREATE TABLE public.up_child (note text) INHERITS (public.up_base);
+             SELECT count(*) FROM (SELECT tenant.protect('public.up_parts') UNION ALL SELECT tenant.protect('public.up_base')) p;
+             SELECT tenant.set('up-2');
+             INSERT INTO public.up_parts (id) VALUES (1); INSERT INTO public.up_base (id) VALUES (1);
+             INSERT INTO public.up_child (id) VALUES (1);" >/dev/null
+    check_eq "$v with the $current library: protect adds foreign keys to tenant.tenants" "5" \
+      "$(q "$db" "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND confrelid = 'tenant.tenants'::regclass
+                    AND conrelid::regclass::text LIKE 'up\_%'")"
   fi
   before=$(q "$db" "SELECT string_agg(id || slug || plan || status || created_at, ',' ORDER BY id) FROM tenant.tenants")
   check "ALTER EXTENSION UPDATE from $v" q "$db" "ALTER EXTENSION pg_tenant UPDATE"
@@ -78,6 +90,22 @@ for v in $versions; do
       "$(q "$db" "SELECT count(*) FROM public.up_items")"
     check "a protected table stays protected across update from $v" \
       test -z "$(q "$db" "SELECT rule FROM tenant.audit() WHERE object = 'up_items' AND severity = 'critical'")"
+    check_eq "update from $v: the foreign keys of scoped tables to tenant.tenants are gone" "0" \
+      "$(q "$db" "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND confrelid = 'tenant.tenants'::regclass
+                    AND conrelid::regclass::text LIKE 'up\_%'")"
+    check_eq "update from $v: every scoped table has the tenant key (partitions by clone)" \
+      "up_base:tenant_key:f,up_child:tenant_key:f,up_items:tenant_key:f,up_parts:tenant_key_up_parts:f,up_parts_1:tenant_key_up_parts:t" \
+      "$(q "$db" "SELECT string_agg(tgrelid::regclass || ':' || tgname || ':' || clone, ',' ORDER BY tgrelid::regclass::text)
+                    FROM (SELECT tgrelid, tgname, (tgparentid <> 0)::text::char AS clone FROM pg_trigger
+                           WHERE tgfoid = 'tenant._tenant_key_check'::regproc) t")"
+    check "update from $v: the audit finds no table without its tenant key" \
+      test -z "$(q "$db" "SELECT rule FROM tenant.audit() WHERE rule = 'no_tenant_foreign_key'")"
+    check_eq "update from $v: a row of an unregistered tenant is refused (23503)" "23503" \
+      "$(sqlstate_of "$db" "INSERT INTO public.up_child (tenant_id, id) VALUES ('00000000-0000-0000-0000-0000000000ff', 3)")"
+    q "$db" "DELETE FROM tenant.tenants WHERE slug = 'up-2'" >/dev/null
+    check_eq "update from $v: deleting a tenant deletes its rows from every scoped table" "0:0:0" \
+      "$(q "$db" "SELECT (SELECT count(*) FROM public.up_parts) || ':' || (SELECT count(*) FROM public.up_base) || ':' ||
+                         (SELECT count(*) FROM public.up_child)")"
   fi
   dropdb "$db"
 done

@@ -15,7 +15,7 @@ TableState Bare() {
 
 TableState Protected() {
   TableState s = Bare();
-  s.column_not_null = s.column_default_is_current_id = s.has_tenant_foreign_key = s.has_leading_index = true;
+  s.column_not_null = s.column_default_is_current_id = s.has_tenant_key = s.has_leading_index = true;
   s.rls_enabled = s.rls_forced = true;
   s.isolation_policy = s.guard_policy = PolicyState::kCurrent;
   return s;
@@ -41,8 +41,8 @@ TEST(ProtectStatements, BareTableGetsEverythingInOrder) {
   EXPECT_EQ(statements[0], "ALTER TABLE \"public\".\"items\" ALTER COLUMN \"tenant_id\" SET DEFAULT tenant.current_id()");
   EXPECT_EQ(statements[1], "ALTER TABLE \"public\".\"items\" ALTER COLUMN \"tenant_id\" SET NOT NULL");
   EXPECT_EQ(statements[2],
-            "ALTER TABLE \"public\".\"items\" ADD FOREIGN KEY (\"tenant_id\") REFERENCES tenant.tenants (id) ON DELETE "
-            "CASCADE");
+            "CREATE TRIGGER \"tenant_key\" AFTER INSERT OR UPDATE OF \"tenant_id\" ON \"public\".\"items\" FOR EACH ROW "
+            "EXECUTE FUNCTION tenant._tenant_key_check('tenant_id')");
   EXPECT_EQ(statements[3], "CREATE INDEX ON \"public\".\"items\" (\"tenant_id\")");
   EXPECT_EQ(statements[4], "ALTER TABLE \"public\".\"items\" ENABLE ROW LEVEL SECURITY");
   EXPECT_EQ(statements[5], "ALTER TABLE \"public\".\"items\" FORCE ROW LEVEL SECURITY");
@@ -50,6 +50,40 @@ TEST(ProtectStatements, BareTableGetsEverythingInOrder) {
             std::string::npos);
   EXPECT_NE(statements[7].find("AS RESTRICTIVE"), std::string::npos);
   EXPECT_NE(statements[7].find("WITH CHECK (\"tenant_id\" OPERATOR(pg_catalog.=) tenant.current_id())"), std::string::npos);
+}
+
+TEST(ProtectStatements, LegacySqlGetsTheForeignKey) {
+  TableState s = Bare();
+  s.legacy_foreign_key = true;
+  EXPECT_EQ(ProtectStatements(s)[2],
+            "ALTER TABLE \"public\".\"items\" ADD FOREIGN KEY (\"tenant_id\") REFERENCES tenant.tenants (id) ON DELETE "
+            "CASCADE");
+}
+
+TEST(ProtectStatements, TenantKeyArgumentIsALiteral) {
+  TableState s = Bare();
+  s.column = "it's \"odd\"";
+  EXPECT_NE(ProtectStatements(s)[2].find("OF \"it's \"\"odd\"\"\" ON"), std::string::npos);
+  EXPECT_NE(ProtectStatements(s)[2].find("tenant._tenant_key_check('it''s \"odd\"')"), std::string::npos);
+}
+
+TEST(UnprotectStatements, DropsOwnKeyTriggerOnly) {
+  TableState s = Protected();
+  s.own_key_trigger = "tenant_key_x";
+  EXPECT_EQ(UnprotectStatements(s).back(), "DROP TRIGGER \"tenant_key_x\" ON \"public\".\"items\"");
+  s.own_key_trigger.clear();
+  EXPECT_EQ(UnprotectStatements(s).back().find("DROP TRIGGER"), std::string::npos);
+}
+
+TEST(TenantKeyTriggerName, PartitionedTablesNameTheirsAfterThemselves) {
+  TableState s = Bare();
+  EXPECT_EQ(TenantKeyTriggerName(s), "tenant_key");
+  s.partitioned = true;
+  EXPECT_EQ(TenantKeyTriggerName(s), "tenant_key_items");
+  s.table = std::string(60, 'a');
+  EXPECT_EQ(TenantKeyTriggerName(s), "tenant_key_" + std::string(52, 'a'));
+  s.table = std::string(51, 'a') + "\xc3\xa9";  // the 2-byte character would end at byte 64
+  EXPECT_EQ(TenantKeyTriggerName(s), "tenant_key_" + std::string(51, 'a'));
 }
 
 TEST(ProtectStatements, ProtectedTableNeedsNothing) { EXPECT_TRUE(ProtectStatements(Protected()).empty()); }
