@@ -677,15 +677,15 @@ pg_noinline void WriteAlertNow(const AlertRecord &alert) {
 }
 
 // The levels a count that moved from before to after crossed. In shared memory each is crossed
-// by exactly one call of the window. With Redis every server's high-water mark passes it, so a
-// level is claimed first with claim_with (SET NX of <redis_key>:alert:<level>, one round trip
-// for the levels of a call): only the server that sets the key records it. A claim that fails
-// (Redis unreachable) records anyway: at least once rather than never. A report (from_report:
-// the worker, outside a transaction) writes no SQL: with the queue full it drops the alert with
-// a LOG.
+// by exactly one call of the window. With Redis (claim) every server's high-water mark passes
+// it, so a level is claimed first (SET NX of <key>:alert:<level>, one round trip for the levels
+// of a call, with the backend's connection or a report's client): only the server that sets the
+// key records it. A claim that fails (Redis unreachable) records anyway: at least once rather
+// than never. A report (from_report: the worker, outside a transaction) writes no SQL: with the
+// queue full it drops the alert with a LOG.
 pg_noinline void RecordCrossings(const MeterKey &key, const limits::Limit &limit, uint64 before, uint64 after,
-                                 redis::Client *claim_with = nullptr, const std::string &redis_key = {},
-                                 bool from_report = false) {
+                                 bool claim = false, redis::Client *client = nullptr,
+                                 const std::string *redis_key = nullptr, bool from_report = false) {
   if (RecoveryInProgress() || (!from_report && !InWorkerDatabase())) return;  // a standby writes nothing
   int crossed[limits::kMostAlertLevels];
   int count = 0;
@@ -695,12 +695,13 @@ pg_noinline void RecordCrossings(const MeterKey &key, const limits::Limit &limit
   }
   bool mine[limits::kMostAlertLevels];
   for (int j = 0; j < count; ++j) mine[j] = true;
-  if (count > 0 && claim_with != nullptr) {
+  std::string error;
+  if (count > 0 && claim && (client != nullptr || EnsureRedis(&error))) {  // only on a crossing: rare
+    const std::string counter = redis_key != nullptr ? *redis_key : RedisKey(key);
     std::vector<std::string> keys;
-    for (int j = 0; j < count; ++j) keys.push_back(redis_key + ":alert:" + std::to_string(limit.alert_levels[crossed[j]]));
+    for (int j = 0; j < count; ++j) keys.push_back(counter + ":alert:" + std::to_string(limit.alert_levels[crossed[j]]));
     std::vector<int64_t> claimed;
-    std::string error;
-    if (claim_with->Claim(keys, TtlMs(limit.period, key.window_start), &claimed, &error))
+    if ((client != nullptr ? client : &redis_client)->Claim(keys, TtlMs(limit.period, key.window_start), &claimed, &error))
       for (int j = 0; j < count; ++j) mine[j] = claimed[j] == 1;
   }
   for (int j = 0; j < count; ++j) {
@@ -749,7 +750,7 @@ void RecordReportedCrossings(const lease::AlertSpec &spec, const std::string &re
   limit.soft = spec.soft;
   limit.alert_count = spec.alert_count;
   memcpy(limit.alert_levels, spec.alert_levels, sizeof(limit.alert_levels));
-  RecordCrossings(key, limit, before, after, &client, redis_key, true);
+  RecordCrossings(key, limit, before, after, true, &client, &redis_key, true);
 }
 
 namespace {
@@ -819,11 +820,7 @@ bool Meter(FunctionCallInfo fcinfo, Refusal *refusal, std::optional<int64> *left
   // this server's high-water mark (its view of the count jumps when other servers' usage arrives).
   if (limit.alert_count > 0 && !repeated) {
     const uint64 before = count.before != lease::kNoMark ? count.before : count.used - static_cast<uint64>(amount);
-    if (count.used > before) {
-      std::string error;
-      if (meter_backend != kBackendRedis) RecordCrossings(key, limit, before, count.used);
-      else RecordCrossings(key, limit, before, count.used, EnsureRedis(&error) ? &redis_client : nullptr, RedisKey(key));
-    }
+    if (count.used > before) RecordCrossings(key, limit, before, count.used, meter_backend == kBackendRedis);
   }
   // Negative past a soft limit: the overage.
   *left = static_cast<int64>(limit.value) - static_cast<int64>(count.used);
