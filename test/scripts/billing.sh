@@ -7,7 +7,10 @@
 # queue (the worker held back) makes the callers write their alerts themselves, none lost or
 # doubled; the application role reads no alert; tenant.closed_windows() exports a window once it
 # has ended and been flushed; idempotency keys: 16 clients repeating the same 50 keys count each
-# once and all get the same answer, at a hard limit too, in both backends.
+# once and all get the same answer, at a hard limit too, in both backends. Two clusters sharing
+# the Redis (section 7, issue 15): over both clusters' outboxes each level once, at or past its
+# threshold, and a level that only a report sees recorded within a worker tick and a flush.
+# BILLING_OTHER_PORT chooses the second cluster's port.
 # BILLING_PORT and BILLING_REDIS_PORT choose the ports (default: free ones); BILLING_DIR the
 # directory's prefix.
 set -uo pipefail
