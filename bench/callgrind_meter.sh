@@ -4,7 +4,8 @@
 # in-database counter, each PREPAREd once and EXECUTEd.   bench/callgrind_meter.sh [statements]
 # With PG_TENANT_BENCH_REDIS_PORT (a redis-server started there on 127.0.0.1, used then stopped)
 # also tenant.meter() with the Redis backend (0.9.0: served from leases; the instructions of the
-# round trips that take them are counted, not their waits; Redis's own work is not).
+# round trips that take them are counted, not their waits; Redis's own work is not), and
+# meter_redis_levels: the same with alert levels on the limit that no call reaches.
 # Run as root after scripts/install-deps.sh test and make install; needs valgrind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,16 +27,18 @@ stmt() {  # variant -> its SQL
   case $1 in
     select_1) echo "SELECT 1" ;;
     meter | meter_redis) echo "SELECT tenant.meter('api_calls')" ;;
+    meter_redis_levels) echo "SELECT tenant.meter('api_alerts')" ;;
     naive_counter) echo "UPDATE public.naive_usage SET n = n + 1 WHERE tenant_id = '00000000-0000-0000-0000-100000000001' AND n < max RETURNING n" ;;
   esac
 }
 gen() {  # variant -> statements: prepared once, executed n times (as an application sends a hot call)
   echo "SET pg_tenant.tenant_id = '00000000-0000-0000-0000-100000000001';"
-  if [ "$1" = meter_redis ]; then
+  if [ "$1" = meter_redis ] || [ "$1" = meter_redis_levels ]; then
     echo "SET pg_tenant.meter_backend = 'redis';"
     echo "SET pg_tenant.redis_url = 'redis://127.0.0.1:$PG_TENANT_BENCH_REDIS_PORT';"
   fi
   echo "SELECT tenant.meter('api_calls');"  # warm: limit cache, meter entry (Redis: connection, lease)
+  [ "$1" = meter_redis_levels ] && echo "SELECT tenant.meter('api_alerts');"
   [ "$1" = empty ] && return
   echo "PREPARE hot AS $(stmt "$1");"
   for _ in $(seq 1 "$n"); do echo "EXECUTE hot;"; done
@@ -53,7 +56,7 @@ if [ -n "${PG_TENANT_BENCH_REDIS_PORT:-}" ]; then
   sleep 0.3
   redis_pid=$(cat "$work/redis.pid")
   trap 'kill "$redis_pid" 2>/dev/null' EXIT
-  variants="$variants meter_redis"
+  variants="$variants meter_redis meter_redis_levels"
 fi
 empty=$(count empty)
 base=$(count select_1)

@@ -35,6 +35,9 @@ struct LeaseEntry {
   pg_atomic_uint64 window_end;  // TimestampTz
   pg_atomic_uint64 ttl_ms;
   pg_atomic_uint32 refills;     // round trips in flight for this entry: the worker keeps it meanwhile
+  pg_atomic_uint64 seen;        // the highest count of key a call or round trip here saw (lease.hpp)
+  slock_t spec_mutex;           // guards spec
+  AlertSpec spec;               // written by each round trip of a backend, read by the worker
 };
 
 struct LeaseShared {
@@ -140,6 +143,14 @@ bool ClaimSlot(const Session &session) {
 
 uint64 EncodedLimit(int64 limit) { return limit < 0 ? 0 : static_cast<uint64>(limit) + 1; }
 
+// Raises entry's high-water mark to count (a CAS max); returns the mark before.
+uint64 RaiseSeen(LeaseEntry *entry, uint64 count) {
+  uint64 mark = pg_atomic_read_u64(&entry->seen);
+  while (mark < count && !pg_atomic_compare_exchange_u64(&entry->seen, &mark, count)) {
+  }
+  return mark;
+}
+
 // --- the worker's connection ----------------------------------------------------------------
 
 redis::Client worker_client;
@@ -200,7 +211,8 @@ void Init(int max_entries) {
   shmem_startup_hook = StartSharedMemory;
 }
 
-bool Serve(const Session &session, const std::string &key, uint64 amount, bool limited, uint64 limit, uint64 *used) {
+bool Serve(const Session &session, const std::string &key, uint64 amount, bool limited, uint64 limit, uint64 *used,
+           uint64 *before) {
   if (table == nullptr || lease_max <= 0 || key.size() >= kKeySize || !SlotMatches(session)) return false;
   // Without a limit nothing is leased: calls count here while Redis answers this backend.
   if (!limited && (!session.connected || pg_atomic_read_u32(&shared->redis_down) != 0)) return false;
@@ -218,7 +230,10 @@ bool Serve(const Session &session, const std::string &key, uint64 amount, bool l
         served = amount <= kHalf &&
                  pg_atomic_read_u64(&entry->known_used) + pg_atomic_read_u64(&entry->consumed) <= kHalf - amount;
       }
-      if (served) *used = pg_atomic_read_u64(&entry->known_used) + pg_atomic_add_fetch_u64(&entry->consumed, amount);
+      if (served) {
+        *used = pg_atomic_read_u64(&entry->known_used) + pg_atomic_add_fetch_u64(&entry->consumed, amount);
+        *before = RaiseSeen(entry, *used);
+      }
     }
     LWLockRelease(shared->lock);
     return served;
@@ -226,7 +241,8 @@ bool Serve(const Session &session, const std::string &key, uint64 amount, bool l
 }
 
 redis::MeterReply Meter(redis::Client &client, const Session &session, const std::string &key, int64 amount,
-                        int64 limit, int64 ttl_ms, int64 window_end) {
+                        int64 limit, int64 ttl_ms, int64 window_end, const AlertSpec &spec, uint64 *before) {
+  *before = kNoMark;
   if (table == nullptr || lease_max <= 0 || key.size() >= kKeySize ||
       !(SlotMatches(session) || PgCall([&] { return ClaimSlot(session); })))
     return client.Meter(key, amount, limit, ttl_ms);
@@ -252,12 +268,18 @@ redis::MeterReply Meter(redis::Client &client, const Session &session, const std
         pg_atomic_init_u64(&found->window_end, static_cast<uint64>(window_end));
         pg_atomic_init_u64(&found->ttl_ms, static_cast<uint64>(ttl_ms));
         pg_atomic_init_u32(&found->refills, 0);
+        pg_atomic_init_u64(&found->seen, 0);  // a new entry checks every level up to the first count
+        SpinLockInit(&found->spec_mutex);
+        found->spec = spec;
       }
     }
     if (found != nullptr) {
       pg_atomic_fetch_add_u32(&found->refills, 1);
       consumed = pg_atomic_exchange_u64(&found->consumed, 0);
       released = pg_atomic_exchange_u64(&found->lease, 0);
+      SpinLockAcquire(&found->spec_mutex);  // the limit or its levels may have changed since
+      found->spec = spec;
+      SpinLockRelease(&found->spec_mutex);
     }
     LWLockRelease(shared->lock);
     return found;
@@ -291,6 +313,14 @@ redis::MeterReply Meter(redis::Client &client, const Session &session, const std
                                                                             : redis::MeterReply::Status::kFailed;
     // Refused: the count the call found, leases included (they hold units of the limit too).
     result.used = reply.status == redis::LeaseReply::Status::kCounted ? reply.used : reply.used + reply.leased;
+    // Counted: the call checks the levels its count passed. Refused, its report may still have
+    // brought Redis's count past a level: checked here, as the worker does (no call comes after).
+    if (reply.status == redis::LeaseReply::Status::kCounted) {
+      *before = RaiseSeen(entry, static_cast<uint64>(reply.used));
+    } else if (reply.status == redis::LeaseReply::Status::kOverLimit && spec.alert_count > 0) {
+      const uint64 was = RaiseSeen(entry, static_cast<uint64>(reply.used));
+      if (static_cast<uint64>(reply.used) > was) RecordReportedCrossings(spec, key, was, static_cast<uint64>(reply.used), client);
+    }
   }
   pg_atomic_fetch_sub_u32(&entry->refills, 1);
   return result;
@@ -335,6 +365,12 @@ void WorkerTick() {
       }
       LWLockRelease(shared->lock);
     });
+    struct Crossing {  // a report that raised an entry's mark: its levels are checked after the loop
+      std::string key;
+      AlertSpec spec;
+      uint64 before, after;
+    };
+    std::vector<Crossing> crossings;
     bool unreachable = !work.empty() && !WorkerConnected();
     if (!work.empty() && !unreachable) {
       for (const Work &w : work) {
@@ -377,9 +413,20 @@ void WorkerTick() {
         }
         pg_atomic_write_u32(&shared->redis_down, 0);
         pg_atomic_write_u64(&entry->known_used, static_cast<uint64>(reply.used));
+        // Redis's count, every server's reports in: a level crossed there and by no call's view
+        // here is found now (the one report after the last call does it).
+        const uint64 before = RaiseSeen(entry, static_cast<uint64>(reply.used));
+        if (static_cast<uint64>(reply.used) > before) {
+          Crossing crossing{w.key, {}, before, static_cast<uint64>(reply.used)};
+          SpinLockAcquire(&entry->spec_mutex);
+          crossing.spec = entry->spec;
+          SpinLockRelease(&entry->spec_mutex);
+          if (crossing.spec.alert_count > 0) crossings.push_back(crossing);
+        }
         pg_atomic_fetch_sub_u32(&entry->refills, 1);
       }
     }
+    for (const Crossing &c : crossings) RecordReportedCrossings(c.spec, c.key, c.before, c.after, worker_client);
     // Sessions now use another Redis and this one cannot be reached: once every lease has
     // expired, its entries are abandoned (their units stay leased there until their windows end;
     // calls not reported yet are lost to it) so that leases come from the new one.

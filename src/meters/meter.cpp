@@ -200,6 +200,7 @@ enum class Outcome { kCounted, kOverLimit, kTableFull, kShareFull, kOutOfRange }
 struct Count {
   Outcome outcome;
   uint64 used;  // after counting, or the current value when refused
+  uint64 before = lease::kNoMark;  // Redis leases: this server's high-water mark before the call
 };
 
 // The most a counter holds: it is read back as a bigint.
@@ -449,18 +450,37 @@ bool EnsureRedis(std::string *error) {
 }
 
 // Returns the count as meters() does; on a Redis failure applies pg_tenant.redis_failure.
-Count CountInRedis(const MeterKey &key, Period period, uint64 amount, bool limited, uint64 limit) {
+// What the worker needs to record the alert levels of this meter (lease::AlertSpec).
+pg_noinline lease::AlertSpec SpecOf(const MeterKey &key, const limits::Limit &levels) {
+  lease::AlertSpec spec;
+  memset(&spec, 0, sizeof(spec));
+  spec.tenant = key.tenant;
+  memcpy(spec.resource, key.resource, sizeof(spec.resource));
+  spec.window_start = key.window_start;
+  spec.period = static_cast<int32>(levels.period);
+  spec.soft = levels.soft;
+  spec.limit = levels.value;
+  spec.alert_count = levels.limited ? levels.alert_count : 0;
+  memcpy(spec.alert_levels, levels.alert_levels, sizeof(spec.alert_levels));
+  return spec;
+}
+
+// levels: the limit whose alert levels the call checks (for the worker's reports).
+Count CountInRedis(const MeterKey &key, Period period, uint64 amount, bool limited, uint64 limit,
+                   const limits::Limit &levels) {
   std::string error;
   const std::string redis_key = RedisKey(key);
   // Most calls are served from this server's lease of units (meters/lease.cpp): no round trip.
   const lease::Session session{redis_url, redis_url_version, redis_client.Connected()};
-  uint64 served_used = 0;
-  if (lease::Serve(session, redis_key, amount, limited, limit, &served_used)) return {Outcome::kCounted, served_used};
+  uint64 served_used = 0, before = lease::kNoMark;
+  if (lease::Serve(session, redis_key, amount, limited, limit, &served_used, &before))
+    return {Outcome::kCounted, served_used, before};
   if (EnsureRedis(&error)) {
     redis::MeterReply reply = lease::Meter(redis_client, session, redis_key, static_cast<int64>(amount),
                                            limited ? static_cast<int64>(limit) : -1, TtlMs(period, key.window_start),
-                                           WindowEnd(period, key.window_start));
-    if (reply.status == redis::MeterReply::Status::kCounted) return {Outcome::kCounted, static_cast<uint64>(reply.used)};
+                                           WindowEnd(period, key.window_start), SpecOf(key, levels), &before);
+    if (reply.status == redis::MeterReply::Status::kCounted)
+      return {Outcome::kCounted, static_cast<uint64>(reply.used), before};
     if (reply.status == redis::MeterReply::Status::kOverLimit) return {Outcome::kOverLimit, static_cast<uint64>(reply.used)};
     error = reply.error;
     connect_backoff_ms = connect_backoff_ms == 0 ? 100 : std::min(connect_backoff_ms * 2, 5000);
@@ -538,7 +558,7 @@ pg_noinline Count CountOnceInShmem(const MeterKey &key, const OnceKey &once, Per
 // A keyed call in Redis: one script. While Redis fails, closed refuses (TN009); open and local
 // count as an unkeyed call would (the key is not remembered then).
 pg_noinline Count CountOnceInRedis(const MeterKey &key, std::string_view once, Period period, uint64 amount, bool hard,
-                       uint64 limit, bool *repeated) {
+                       uint64 limit, const limits::Limit &levels, bool *repeated) {
   std::string error;
   if (EnsureRedis(&error)) {
     const std::string once_key = RedisTenantPrefix(key.tenant) + key.resource + ":once:" + std::string(once);
@@ -557,7 +577,7 @@ pg_noinline Count CountOnceInRedis(const MeterKey &key, std::string_view once, P
   if (redis_failure == kFailClosed)
     throw Error(errcodes::kRedisUnavailable, "Redis meter backend unavailable: " + error, "",
                 "Check pg_tenant.redis_url and the Redis server.");
-  return CountInRedis(key, period, amount, hard, limit);
+  return CountInRedis(key, period, amount, hard, limit, levels);
 }
 
 // The third argument of a keyed call: 1 to 64 bytes.
@@ -571,8 +591,9 @@ pg_noinline std::string_view IdempotencyKey(FunctionCallInfo fcinfo) {
 }
 
 pg_noinline Count CountKeyed(std::string_view idempotency_key, const MeterKey &key, Period period, uint64 amount,
-                             bool hard, uint64 limit, bool *repeated) {
-  if (meter_backend == kBackendRedis) return CountOnceInRedis(key, idempotency_key, period, amount, hard, limit, repeated);
+                             bool hard, uint64 limit, const limits::Limit &levels, bool *repeated) {
+  if (meter_backend == kBackendRedis)
+    return CountOnceInRedis(key, idempotency_key, period, amount, hard, limit, levels, repeated);
   OnceKey once;
   memset(&once, 0, sizeof(once));
   once.database = key.database;
@@ -655,13 +676,37 @@ pg_noinline void WriteAlertNow(const AlertRecord &alert) {
   spi.Finish();
 }
 
-// The levels a call that moved the counter from before to after crossed: each is crossed by
-// exactly one call of the window.
-pg_noinline void RecordCrossings(const MeterKey &key, const limits::Limit &limit, uint64 before, uint64 after) {
-  if (RecoveryInProgress() || !InWorkerDatabase()) return;  // a standby writes nothing
-  for (int i = 0; i < limit.alert_count; ++i) {
+// The levels a count that moved from before to after crossed. In shared memory each is crossed
+// by exactly one call of the window. With Redis (claim) every server's high-water mark passes
+// it, so a level is claimed first (SET NX of <key>:alert:<level>, one round trip for the levels
+// of a call, with the backend's connection or a report's client): only the server that sets the
+// key records it. A claim that fails (Redis unreachable) records anyway: at least once rather
+// than never. A report (from_report: the worker, outside a transaction) writes no SQL: with the
+// queue full it drops the alert with a LOG.
+pg_noinline void RecordCrossings(const MeterKey &key, const limits::Limit &limit, uint64 before, uint64 after,
+                                 bool claim = false, redis::Client *client = nullptr,
+                                 const std::string *redis_key = nullptr, bool from_report = false) {
+  if (RecoveryInProgress() || (!from_report && !InWorkerDatabase())) return;  // a standby writes nothing
+  int crossed[limits::kMostAlertLevels];
+  int count = 0;
+  for (int i = 0; i < limit.alert_count && i < limits::kMostAlertLevels; ++i) {
     const uint64 threshold = limits::AlertThreshold(limit.value, limit.alert_levels[i]);
-    if (!(before < threshold && threshold <= after)) continue;
+    if (before < threshold && threshold <= after) crossed[count++] = i;
+  }
+  bool mine[limits::kMostAlertLevels];
+  for (int j = 0; j < count; ++j) mine[j] = true;
+  std::string error;
+  if (count > 0 && claim && (client != nullptr || EnsureRedis(&error))) {  // only on a crossing: rare
+    const std::string counter = redis_key != nullptr ? *redis_key : RedisKey(key);
+    std::vector<std::string> keys;
+    for (int j = 0; j < count; ++j) keys.push_back(counter + ":alert:" + std::to_string(limit.alert_levels[crossed[j]]));
+    std::vector<int64_t> claimed;
+    if ((client != nullptr ? client : &redis_client)->Claim(keys, TtlMs(limit.period, key.window_start), &claimed, &error))
+      for (int j = 0; j < count; ++j) mine[j] = claimed[j] == 1;
+  }
+  for (int j = 0; j < count; ++j) {
+    if (!mine[j]) continue;  // another server records it
+    const int i = crossed[j];
     AlertRecord alert;
     memset(&alert, 0, sizeof(alert));
     alert.tenant = key.tenant;
@@ -676,9 +721,39 @@ pg_noinline void RecordCrossings(const MeterKey &key, const limits::Limit &limit
     const bool queued = alert_queue->count < kAlertQueueSize;
     if (queued) alert_queue->records[alert_queue->count++] = alert;
     SpinLockRelease(&alert_queue->mutex);
-    if (!queued) WriteAlertNow(alert);
+    if (!queued && !from_report) WriteAlertNow(alert);
+    if (!queued && from_report)
+      PgCall([&] {
+        ereport(LOG, (errmsg("pg_tenant dropped usage alert %d%% of \"%s\": the alert queue is full", alert.level,
+                             alert.resource)));
+      });
   }
 }
+
+}  // namespace
+
+// A report raised the mark of key (lease.hpp): the levels it passed, for the keys of the
+// worker's database only (pg_tenant:<database>:...).
+void RecordReportedCrossings(const lease::AlertSpec &spec, const std::string &redis_key, uint64 before, uint64 after,
+                             redis::Client &client) {
+  if (meter_database == nullptr || redis_key.rfind("pg_tenant:" + std::string(meter_database) + ":", 0) != 0) return;
+  MeterKey key;
+  memset(&key, 0, sizeof(key));
+  key.database = MyDatabaseId;
+  key.tenant = spec.tenant;
+  memcpy(key.resource, spec.resource, sizeof(key.resource));
+  key.window_start = spec.window_start;
+  limits::Limit limit;
+  limit.limited = true;
+  limit.value = spec.limit;
+  limit.period = static_cast<Period>(spec.period);
+  limit.soft = spec.soft;
+  limit.alert_count = spec.alert_count;
+  memcpy(limit.alert_levels, spec.alert_levels, sizeof(limit.alert_levels));
+  RecordCrossings(key, limit, before, after, true, &client, &redis_key, true);
+}
+
+namespace {
 
 // A call refused at the limit: tenant.meter() raises TN006 with these, after Meter() returned
 // (thrown from Meter's own frame, the unwinder searched its long table of call sites: 96,000 ->
@@ -718,10 +793,10 @@ bool Meter(FunctionCallInfo fcinfo, Refusal *refusal, std::optional<int64> *left
   Count count;
   if (!keyed) {
     count = meter_backend == kBackendRedis
-                ? CountInRedis(key, limit.period, static_cast<uint64>(amount), hard, limit.value)
+                ? CountInRedis(key, limit.period, static_cast<uint64>(amount), hard, limit.value, limit)
                 : PgCall([&] { return CountIn(key, limit.period, static_cast<uint64>(amount), hard, limit.value); });
   } else {
-    count = CountKeyed(IdempotencyKey(fcinfo), key, limit.period, static_cast<uint64>(amount), hard, limit.value,
+    count = CountKeyed(IdempotencyKey(fcinfo), key, limit.period, static_cast<uint64>(amount), hard, limit.value, limit,
                        &repeated);
   }
   if (count.outcome == Outcome::kTableFull)
@@ -741,7 +816,12 @@ bool Meter(FunctionCallInfo fcinfo, Refusal *refusal, std::optional<int64> *left
     return false;
   }
   if (!limit.limited || count.used > kMostUsed) return true;  // unlimited, or open mode: unknown
-  if (limit.alert_count > 0 && !repeated) RecordCrossings(key, limit, count.used - static_cast<uint64>(amount), count.used);
+  // The levels this call passed: from its count before it, or, served from a Redis lease, from
+  // this server's high-water mark (its view of the count jumps when other servers' usage arrives).
+  if (limit.alert_count > 0 && !repeated) {
+    const uint64 before = count.before != lease::kNoMark ? count.before : count.used - static_cast<uint64>(amount);
+    if (count.used > before) RecordCrossings(key, limit, before, count.used, meter_backend == kBackendRedis);
+  }
   // Negative past a soft limit: the overage.
   *left = static_cast<int64>(limit.value) - static_cast<int64>(count.used);
   return true;

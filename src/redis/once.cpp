@@ -1,5 +1,6 @@
 // Meter calls with an idempotency key, in Redis (0.9.0): one script checks the key, counts and
-// keeps the answer, atomically, so concurrent repeats on any server count once. Kept apart from
+// keeps the answer, atomically, so concurrent repeats on any server count once. And claims (SET
+// NX) that let one server in all record a usage alert. Kept apart from
 // client.cpp's meter script: EVAL (not a loaded script), as a keyed call is the rare one.
 #include "redis/client.hpp"
 
@@ -39,7 +40,27 @@ struct ReplyDeleter {
   void operator()(redisReply *reply) const { freeReplyObject(reply); }
 };
 
+// KEYS: the keys to claim; ARGV[1]: their ttl in ms (0: none). Returns 1 or 0 per key: set now,
+// or there already.
+constexpr const char *kClaimScript = R"LUA(
+local out = {}
+for i, k in ipairs(KEYS) do
+  local ok
+  if tonumber(ARGV[1]) > 0 then ok = redis.call('SET', k, '1', 'NX', 'PX', ARGV[1]) else ok = redis.call('SET', k, '1', 'NX') end
+  out[i] = ok and 1 or 0
+end
+return out
+)LUA";
+
 }  // namespace
+
+bool Client::Claim(const std::vector<std::string> &keys, int64_t ttl_ms, std::vector<int64_t> *claimed,
+                   std::string *error) {
+  if (!Script(kClaimScript, keys, {std::to_string(ttl_ms)}, claimed, error)) return false;
+  if (claimed->size() == keys.size()) return true;
+  *error = "unexpected reply from the claim script";
+  return false;
+}
 
 MeterOnceReply Client::MeterOnce(const std::string &key, const std::string &once_key, int64_t amount, int64_t limit,
                                  int64_t ttl_ms, int64_t horizon_ms) {

@@ -7,7 +7,10 @@
 # queue (the worker held back) makes the callers write their alerts themselves, none lost or
 # doubled; the application role reads no alert; tenant.closed_windows() exports a window once it
 # has ended and been flushed; idempotency keys: 16 clients repeating the same 50 keys count each
-# once and all get the same answer, at a hard limit too, in both backends.
+# once and all get the same answer, at a hard limit too, in both backends. Two clusters sharing
+# the Redis (section 7, issue 15): over both clusters' outboxes each level once, at or past its
+# threshold, and a level that only a report sees recorded within a worker tick and a flush.
+# BILLING_OTHER_PORT chooses the second cluster's port.
 # BILLING_PORT and BILLING_REDIS_PORT choose the ports (default: free ones); BILLING_DIR the
 # directory's prefix.
 set -uo pipefail
@@ -33,6 +36,9 @@ max_connections = 60
 CONF
 rport=${BILLING_REDIS_PORT:-$(free_port)}
 rcli() { redis-cli -h 127.0.0.1 -p "$rport" "$@"; }
+# counter_key PREFIX: the meter counter PREFIX<window start>, not the keys next to it (<counter>:leases,
+# <counter>:alert:<level> that claims a usage alert for one server).
+counter_key() { rcli --raw KEYS "$1[0-9]*" | grep -E '^[^ ]*:[0-9]+$' | grep -v ':alert:' | head -n 1; }
 cleanup() {
   as_pg "$bin/pg_ctl" -D "$work/data" -w stop -m immediate >/dev/null 2>&1
   [ -f "$work/redis.pid" ] && kill "$(cat "$work/redis.pid")" 2>/dev/null
@@ -222,7 +228,7 @@ SQL
 listen 6 "$work/listen6.out"
 pgbench -n -U alerts_app -c 16 -j 4 -t 100 -f "$work/redis.sql" $db >"$work/pgbench6.out" 2>&1
 check "redis: 16 pgbench clients ran 1,600 transactions" grep -q "number of transactions actually processed: 1600/1600" "$work/pgbench6.out"
-check_eq "redis: the count stopped at the limit" "800" "$(rcli --raw GET "$(rcli --raw KEYS 'pg_tenant:pt_alerts:*redis_api*' | head -n 1)")"
+check_eq "redis: the count stopped at the limit" "800" "$(rcli --raw GET "$(counter_key "pg_tenant:pt_alerts:$b:redis_api:")")"
 check_eq "redis: each level once" "50@400,100@800" "$(eventually 50@400,100@800 alerts $b redis_api)"
 wait
 check_eq "redis: one NOTIFY each" "2" "$(notified "$work/listen6.out")"
@@ -230,4 +236,109 @@ idempotent redis bravo $b
 check_eq "redis: the idempotency keys are in Redis, with the horizon as their TTL" "50|300" \
   "$(rcli --raw KEYS 'pg_tenant:pt_alerts:*:idem:once:*' | wc -l | tr -d ' ')|$(rcli --raw TTL \
      "$(rcli --raw KEYS 'pg_tenant:pt_alerts:*:idem:once:evt-1')" | awk '{print ($1 > 290 && $1 <= 300) ? 300 : $1}')"
+q $db "ALTER ROLE alerts_app RESET pg_tenant.meter_backend" >/dev/null
+
+# 7. Two servers share the Redis (issue 15): cluster B, initdb'd here, meters the same tenant's
+#    limits while this one does, 16 pgbench clients on each. Each server serves calls from its
+#    leases, so its view of the count jumps when the other's usage arrives; still, over both
+#    clusters' tenant.usage_alerts together, each level is recorded exactly once, with a used count
+#    at or past its threshold. A level crossed globally by a last call that no server's own view
+#    crossed is recorded by the worker's report (within a worker tick and a flush).
+other=$work/b
+oport=${BILLING_OTHER_PORT:-$(free_port)}
+mkdir -p "$other"; [ "$(id -u)" = 0 ] && chown postgres "$other"
+as_pg "$bin/initdb" -D "$other/data" -A trust -U postgres >/dev/null
+cat >>"$other/data/postgresql.conf" <<CONF
+port = $oport
+listen_addresses = ''
+unix_socket_directories = '$other'
+shared_preload_libraries = 'pg_tenant'
+pg_tenant.database = '$db'
+pg_tenant.flush_interval = 100
+pg_tenant.redis_url = 'redis://127.0.0.1:$rport/0'
+max_connections = 60
+CONF
+as_pg "$bin/pg_ctl" -D "$other/data" -l "$other/server.log" -w start >/dev/null || fail "billing: cluster B did not start"
+trap '[ -n "${KEEP:-}" ] || { as_pg "$bin/pg_ctl" -D "$other/data" -w stop -m immediate >/dev/null 2>&1; cleanup; }' EXIT
+qb() { psql -X -v ON_ERROR_STOP=1 -Atq -h "$other" -p "$oport" -d $db -c "$1"; }
+createdb -h "$other" -p "$oport" $db
+servers_setup="
+SELECT tenant.set_limit('metered', 'two_small', 100, 'day', 'hard', '{50,80,100}');
+SELECT tenant.set_limit('metered', 'two_large', 100000, 'day', 'hard', '{50,80,100}');
+SELECT tenant.set_limit('metered', 'two_late', 1000000, 'day', 'hard', '{10}');
+ALTER ROLE alerts_app SET pg_tenant.meter_backend = 'redis';"
+psql -X -q -v ON_ERROR_STOP=1 -h "$other" -p "$oport" -d $db >/dev/null <<SQL
+CREATE EXTENSION pg_tenant;
+INSERT INTO tenant.plans (name) VALUES ('metered');
+INSERT INTO tenant.tenants (id, name, slug, plan) VALUES ('$b', 'Bravo', 'bravo', 'metered');
+CREATE ROLE alerts_app LOGIN;
+GRANT EXECUTE ON FUNCTION tenant.set(text), tenant.meter(text, bigint), tenant.try_meter(text, bigint) TO alerts_app;
+$servers_setup
+SQL
+psql -X -q -v ON_ERROR_STOP=1 -d $db -c "$servers_setup" >/dev/null
+for_b() { PGHOST=$other PGPORT=$oport "$@"; }
+check "cluster B's meter flusher is connected to $db" for_b flusher_up
+# both RESOURCE: alerts over both clusters, "level@used" by level, one per row.
+both() {
+  { q $db "SELECT level || '@' || used FROM tenant.usage_alerts WHERE tenant_id = '$b' AND resource = '$1'"
+    qb "SELECT level || '@' || used FROM tenant.usage_alerts WHERE tenant_id = '$b' AND resource = '$1'"; } |
+    sort -t@ -k1,1n -k2,2n | paste -sd, -
+}
+levels_of() { echo "$1" | tr ',' '\n' | cut -d@ -f1 | paste -sd, -; }
+at_or_past() {  # ALERTS LIMIT: every row's used is at or past its level's threshold
+  local row
+  for row in $(echo "$1" | tr ',' ' '); do
+    [ "${row#*@}" -ge $(( ($2 * ${row%@*} + 99) / 100 )) ] || return 1
+  done
+}
+for pair in two_small:100:2 two_large:100000:170; do
+  res=${pair%%:*} rest=${pair#*:}; limit=${rest%%:*} tx=${rest#*:}
+  printf 'BEGIN;\nSELECT tenant.set(%s);\nSELECT count(*) FROM generate_series(1, 20) WHERE tenant.try_meter(%s);\nCOMMIT;\n' \
+    "'bravo'" "'$res'" >"$work/$res.sql"
+  pgbench -n -U alerts_app -c 16 -j 2 -t "$tx" -f "$work/$res.sql" $db >"$work/$res-a.out" 2>&1 &
+  pid=$!
+  for_b pgbench -n -U alerts_app -c 16 -j 2 -t "$tx" -f "$work/$res.sql" $db >"$work/$res-b.out" 2>&1
+  wait $pid
+  check "$res: 2 clusters x 16 clients ran" grep -q "actually processed: $(( 16 * tx ))/$(( 16 * tx ))" "$work/$res-a.out" "$work/$res-b.out"
+  # Calls can be refused while units sit in the other cluster's lease: once the leases are back
+  # (a lease time), cluster B takes what is left, so that the count reaches the limit.
+  counter=$(counter_key "pg_tenant:$db:$b:$res:")
+  for _ in $(seq 1 40); do [ -z "$(rcli --raw HGET "$counter:leases" _total)" ] && break; sleep 0.1; done
+  left=$(( limit - $(rcli --raw GET "$counter") ))
+  psql -X -q -U alerts_app -h "$other" -p "$oport" -d $db -c "BEGIN" -c "SELECT tenant.set('bravo')" \
+    -c "SELECT count(*) FROM generate_series(1, $left + 20) WHERE tenant.try_meter('$res')" -c "COMMIT" >/dev/null
+  check_eq "$res: Redis counts the limit ($limit)" "$limit" \
+    "$(eventually "$limit" eval 'rcli --raw GET "$(counter_key "pg_tenant:$db:$b:$res:")"')"
+  got=$(eventually "50,80,100" eval 'levels_of "$(both "$res")"')
+  check_eq "$res (limit $limit, 2 servers): each level recorded once over both clusters ($(both "$res"))" "50,80,100" "$got"
+  check "$res: each row's used is at or past its threshold" at_or_past "$(both "$res")" "$limit"
+done
+
+# The last calls cross a level that no server's own view reaches: leases of up to 100,000 units
+# kept for a minute, so that calls are served with no round trip. A counts 60,000 and B 30,000
+# (each a round trip), then A 20,000 more from its lease: A sees 80,000, B 90,000, Redis will
+# have 110,000 once A's worker reports, past the level (10% of 1,000,000 = 100,000).
+qa() { q $db "$1"; }
+for run in qa qb; do
+  $run "ALTER SYSTEM SET pg_tenant.redis_lease_max = 100000" >/dev/null
+  $run "ALTER SYSTEM SET pg_tenant.redis_lease_time = '60s'" >/dev/null
+  $run "SELECT pg_reload_conf()" >/dev/null
+done
+sleep 0.3
+late() { psql -X -q -v ON_ERROR_STOP=1 -U alerts_app -h "$1" -p "$2" -d $db -c "BEGIN" -c "SELECT tenant.set('bravo')" \
+           -c "SELECT tenant.meter('two_late', $3)" -c "COMMIT" >/dev/null; }
+late "$PGHOST" "$PGPORT" 60000
+late "$other" "$oport" 30000
+late "$PGHOST" "$PGPORT" 20000
+start=$(date +%s%N)
+got=$(eventually "10" eval 'levels_of "$(both two_late)"')
+waited=$(( ($(date +%s%N) - start) / 1000000 ))
+check_eq "two_late: the level crossed by the last call, seen by no call, recorded once ($(both two_late))" "10" "$got"
+check "two_late: ... within a worker tick and a flush (0.2 s here; waited $waited ms, 1 s allowed)" test "$waited" -le 1000
+check "two_late: ... at or past its threshold" at_or_past "$(both two_late)" 1000000
+for run in qa qb; do
+  $run "ALTER SYSTEM RESET pg_tenant.redis_lease_max" >/dev/null
+  $run "ALTER SYSTEM RESET pg_tenant.redis_lease_time" >/dev/null
+  $run "SELECT pg_reload_conf()" >/dev/null
+done
 q $db "ALTER ROLE alerts_app RESET pg_tenant.meter_backend" >/dev/null
