@@ -23,7 +23,9 @@ q() { psql -X -v ON_ERROR_STOP=1 -Atq -d "$1" -c "$2"; }
 free_port() {
   local p
   for _ in $(seq 1 200); do
-    p=$(shuf -i 20000-60000 -n 1)
+    # Below the kernel's ephemeral range (32768-60999): a port some client connection uses as its
+    # own end cannot be listened on, yet answers no connect.
+    p=$(shuf -i 20000-32000 -n 1)
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
   done
   return 1

@@ -55,7 +55,8 @@ citus.propagate_set_commands = 'local'
 CONF
   printf 'local all all trust\nhost all all 127.0.0.1/32 trust\nhost replication all 127.0.0.1/32 trust\n' \
     >"$base/$n/pg_hba.conf"
-  runuser -u postgres -- "$bindir/pg_ctl" -D "$base/$n" -l "$base/$n.log" -w start >/dev/null
+  runuser -u postgres -- "$bindir/pg_ctl" -D "$base/$n" -l "$base/$n.log" -w start >/dev/null ||
+    { tail -n 5 "$base/$n.log"; return 1; }
 }
 for n in coord w1 w2; do start_node $n || { fail "citus: node $n did not start"; exit 0; }; done
 cs() { echo "host=127.0.0.1 port=${port[$1]} dbname=app user=${2:-postgres}"; }  # conninfo: node [role]
