@@ -134,9 +134,13 @@ void Clear() noexcept {
 // to the latest version. Fills state (locked, count, tid). False when there is no row.
 bool FindAndLock(const CounterKey &key, CounterState &state) {
   const std::string &resource = key.resource;
+  if (!LookUpCatalog())
+    throw Error(ERRCODE_UNDEFINED_TABLE, "tenant.row_counts does not exist", "", "Is pg_tenant installed in this database?");
+  // A copy: opening the table reads pending invalidations, which may void the look-up meanwhile.
+  const Catalog cat = catalog;
   return PgCall([&] {
-    Relation rel = table_open(catalog.counts, RowExclusiveLock);
-    Relation index = index_open(catalog.key_index, AccessShareLock);
+    Relation rel = table_open(cat.counts, RowExclusiveLock);
+    Relation index = index_open(cat.key_index, AccessShareLock);
     pg_uuid_t tenant;
     memcpy(tenant.data, key.tenant.data(), UUID_LEN);
     text *resource_text = cstring_to_text_with_len(resource.data(), static_cast<int>(resource.size()));
@@ -163,7 +167,7 @@ bool FindAndLock(const CounterKey &key, CounterState &state) {
                            LockWaitBlock, TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &failure);
       if (result == TM_Ok) {
         bool isnull;
-        const Datum rows = slot_getattr(slot, catalog.rows, &isnull);
+        const Datum rows = slot_getattr(slot, cat.rows, &isnull);
         state.locked = true;
         state.count = isnull ? 0 : DatumGetInt64(rows);
         state.tid = slot->tts_tid;
@@ -214,8 +218,9 @@ void InsertIndexEntries(Relation rel, HeapTuple tuple) {
 // One update of the row version the counter holds locked: count = count + pending. False, and
 // nothing written, when tenant.row_counts has new storage since (TRUNCATE in this transaction).
 bool UpdateRow(const CounterKey &key, CounterState &state) {
+  const Catalog cat = catalog;  // as in FindAndLock
   return PgCall([&] {
-    Relation rel = table_open(catalog.counts, RowExclusiveLock);
+    Relation rel = table_open(cat.counts, RowExclusiveLock);
     if (rel->rd_node.relNode != state.relfilenode) {
       table_close(rel, NoLock);
       return false;
@@ -228,8 +233,8 @@ bool UpdateRow(const CounterKey &key, CounterState &state) {
     HeapTuple copy = heap_copytuple(&current);
     ReleaseBuffer(buffer);
     bool isnull;
-    const int64 rows = DatumGetInt64(heap_getattr(copy, catalog.rows, RelationGetDescr(rel), &isnull));
-    int column = catalog.rows;
+    const int64 rows = DatumGetInt64(heap_getattr(copy, cat.rows, RelationGetDescr(rel), &isnull));
+    int column = cat.rows;
     Datum value = Int64GetDatum((isnull ? 0 : rows) + state.pending);
     bool null = false;
     HeapTuple updated = heap_modify_tuple_by_cols(copy, RelationGetDescr(rel), 1, &column, &value, &null);
