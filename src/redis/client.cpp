@@ -162,17 +162,19 @@ bool Client::Add(const std::string &key, int64_t amount, int64_t ttl_ms, std::st
   return true;
 }
 
-bool Client::DeletePrefix(const std::string &prefix, int64_t *deleted, std::string *error) {
-  *deleted = 0;
+bool Client::ScanPrefix(const std::string &prefix, const char *type,
+                        const std::function<bool(const redisReply *keys, std::string *error)> &each_page,
+                        std::string *error) {
   if (!Connected()) {
     *error = "not connected";
     return false;
   }
   const std::string pattern = PrefixPattern(prefix);  // matched literally
+  const std::string type_clause = *type != '\0' ? std::string(" TYPE ") + type : "";
   std::string cursor = "0";
   do {
-    Reply page(static_cast<redisReply *>(
-        redisCommand(context_.get(), "SCAN %s MATCH %b COUNT 1000", cursor.c_str(), pattern.data(), pattern.size())));
+    Reply page(static_cast<redisReply *>(redisCommand(context_.get(), ("SCAN %s MATCH %b COUNT 1000" + type_clause).c_str(),
+                                                      cursor.c_str(), pattern.data(), pattern.size())));
     if (page == nullptr || page->type != REDIS_REPLY_ARRAY || page->elements != 2 ||
         page->element[0]->type != REDIS_REPLY_STRING || page->element[1]->type != REDIS_REPLY_ARRAY) {
       *error = page == nullptr ? std::string(context_->errstr) : "unexpected reply to SCAN";
@@ -180,19 +182,26 @@ bool Client::DeletePrefix(const std::string &prefix, int64_t *deleted, std::stri
       return false;
     }
     cursor.assign(page->element[0]->str, page->element[0]->len);
-    const redisReply *keys = page->element[1];
+    if (page->element[1]->elements > 0 && !each_page(page->element[1], error)) return false;
+  } while (cursor != "0");
+  return true;
+}
+
+bool Client::DeletePrefix(const std::string &prefix, int64_t *deleted, std::string *error) {
+  *deleted = 0;
+  return ScanPrefix(prefix, "", [&](const redisReply *keys, std::string *page_error) {
     for (size_t i = 0; i < keys->elements; ++i) {
       Reply unlinked(static_cast<redisReply *>(
           redisCommand(context_.get(), "UNLINK %b", keys->element[i]->str, keys->element[i]->len)));
       if (unlinked == nullptr || unlinked->type != REDIS_REPLY_INTEGER) {
-        *error = unlinked == nullptr ? std::string(context_->errstr) : "unexpected reply to UNLINK";
+        *page_error = unlinked == nullptr ? std::string(context_->errstr) : "unexpected reply to UNLINK";
         if (unlinked == nullptr) Disconnect();
         return false;
       }
       *deleted += unlinked->integer;
     }
-  } while (cursor != "0");
-  return true;
+    return true;
+  }, error);
 }
 
 bool Client::Script(const char *script, const std::vector<std::string> &keys, const std::vector<std::string> &args,
@@ -266,24 +275,7 @@ bool Client::Script(const char *script, const std::vector<std::string> &keys, co
 bool Client::ValuesWithPrefix(const std::string &prefix, std::vector<std::pair<std::string, int64_t>> *out,
                               std::string *error) {
   out->clear();
-  if (!Connected()) {
-    *error = "not connected";
-    return false;
-  }
-  const std::string pattern = PrefixPattern(prefix);
-  std::string cursor = "0";
-  do {
-    Reply page(static_cast<redisReply *>(redisCommand(context_.get(), "SCAN %s MATCH %b COUNT 1000 TYPE string",
-                                                      cursor.c_str(), pattern.data(), pattern.size())));
-    if (page == nullptr || page->type != REDIS_REPLY_ARRAY || page->elements != 2 ||
-        page->element[0]->type != REDIS_REPLY_STRING || page->element[1]->type != REDIS_REPLY_ARRAY) {
-      *error = page == nullptr ? std::string(context_->errstr) : "unexpected reply to SCAN";
-      if (page == nullptr) Disconnect();
-      return false;
-    }
-    cursor.assign(page->element[0]->str, page->element[0]->len);
-    const redisReply *keys = page->element[1];
-    if (keys->elements == 0) continue;
+  return ScanPrefix(prefix, "string", [&](const redisReply *keys, std::string *page_error) {
     std::vector<const char *> argv{"MGET"};
     std::vector<size_t> lengths{4};
     for (size_t i = 0; i < keys->elements; ++i) {
@@ -293,7 +285,7 @@ bool Client::ValuesWithPrefix(const std::string &prefix, std::vector<std::pair<s
     Reply values(static_cast<redisReply *>(
         redisCommandArgv(context_.get(), static_cast<int>(argv.size()), argv.data(), lengths.data())));
     if (values == nullptr || values->type != REDIS_REPLY_ARRAY || values->elements != keys->elements) {
-      *error = values == nullptr ? std::string(context_->errstr) : "unexpected reply to MGET";
+      *page_error = values == nullptr ? std::string(context_->errstr) : "unexpected reply to MGET";
       if (values == nullptr) Disconnect();
       return false;
     }
@@ -303,8 +295,8 @@ bool Client::ValuesWithPrefix(const std::string &prefix, std::vector<std::pair<s
       out->emplace_back(std::string(keys->element[i]->str, keys->element[i]->len),
                         std::strtoll(std::string(value->str, value->len).c_str(), nullptr, 10));
     }
-  } while (cursor != "0");
-  return true;
+    return true;
+  }, error);
 }
 
 }  // namespace pg_tenant::redis

@@ -5,12 +5,14 @@
 #include "redis/url.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 struct redisContext;
+struct redisReply;
 
 namespace pg_tenant::redis {
 
@@ -77,6 +79,10 @@ class Client {
     void operator()(redisContext *context) const;
   };
   bool LoadScript(std::string *error);
+  // Every key that starts with prefix (SCAN MATCH, of one type when type is not empty), a page
+  // at a time: each_page gets the page's array of keys and returns false (with *error) to stop.
+  bool ScanPrefix(const std::string &prefix, const char *type,
+                  const std::function<bool(const redisReply *keys, std::string *error)> &each_page, std::string *error);
   std::unique_ptr<redisContext, ContextDeleter> context_;
   std::string script_sha_;
   std::vector<std::pair<const char *, std::string>> script_shas_;  // Script(): text -> SHA
