@@ -10,6 +10,8 @@
 // be served, so clocks need not agree.
 #include "meters/lease.hpp"
 
+#include <limits>
+
 #include "bridge/bridge.hpp"
 #include "redis/lease.hpp"
 #include "redis/url.hpp"
@@ -295,6 +297,7 @@ redis::MeterReply Meter(redis::Client &client, const Session &session, const std
   request.lease_max = limit < 0 ? 0 : lease_max;
   request.ttl_ms = ttl_ms;
   const redis::LeaseReply reply = redis::Lease(client, request);
+  uint64 refused_seen_was = std::numeric_limits<uint64>::max();  // set when a refusal raised the mark
   redis::MeterReply result;
   result.error = reply.error;
   // The entry stays (refills > 0), so no lock is needed to move its atomics.
@@ -318,11 +321,13 @@ redis::MeterReply Meter(redis::Client &client, const Session &session, const std
     if (reply.status == redis::LeaseReply::Status::kCounted) {
       *before = RaiseSeen(entry, static_cast<uint64>(reply.used));
     } else if (reply.status == redis::LeaseReply::Status::kOverLimit && spec.alert_count > 0) {
-      const uint64 was = RaiseSeen(entry, static_cast<uint64>(reply.used));
-      if (static_cast<uint64>(reply.used) > was) RecordReportedCrossings(spec, key, was, static_cast<uint64>(reply.used), client);
+      refused_seen_was = RaiseSeen(entry, static_cast<uint64>(reply.used));
     }
   }
   pg_atomic_fetch_sub_u32(&entry->refills, 1);
+  // After the entry is let go: recording may raise (an allocation), and must not leave it pinned.
+  if (refused_seen_was < static_cast<uint64>(reply.used) && reply.status == redis::LeaseReply::Status::kOverLimit)
+    RecordReportedCrossings(spec, key, refused_seen_was, static_cast<uint64>(reply.used), client);
   return result;
 }
 

@@ -31,7 +31,7 @@ SPIPlanPtr check_plan = nullptr;
 // The erase's statements per scoped table, prepared once per backend as RI triggers keep theirs
 // (planning 5,000 DELETEs costs a second). Kept with their text: a table renamed since gets a new
 // plan (a kept plan is parsed again from its text when the table changes).
-struct ErasePlanKey {
+struct ErasePlanKey {  // hashed as bytes: always fully zeroed before filling (padding after update)
   Oid relid;
   bool update;
 };
@@ -48,7 +48,10 @@ SPIPlanPtr ErasePlanFor(Oid relid, bool update, const char *sql) {
     cache::Reset(&erase_context, "pg_tenant tenant key plans");
     erase_plans = cache::Table(erase_context, "pg_tenant erase plans", sizeof(ErasePlanKey), sizeof(ErasePlan), HASH_BLOBS);
   }
-  ErasePlanKey key{relid, update};
+  ErasePlanKey key;
+  memset(&key, 0, sizeof(key));
+  key.relid = relid;
+  key.update = update;
   bool found;
   auto *entry = static_cast<ErasePlan *>(hash_search(erase_plans, &key, HASH_ENTER, &found));
   // An entry whose preparation failed (an error left it empty) is prepared again.
