@@ -12,4 +12,30 @@ bool RefuseSecretSource(const char *name, GucSource source) noexcept {
   return true;
 }
 
+namespace {
+constexpr const char *kSecretSettings[] = {"pg_tenant.context_secret", "pg_tenant.redis_url"};
+constexpr char kMask[] = "********";
+}  // namespace
+
+const char *ShownSecret(const char *value) noexcept {
+  if (value == nullptr || value[0] == '\0') return "";
+  // superuser() reads the catalog on a cache miss: only inside a transaction (SHOW always is).
+  if (IsTransactionState() && superuser()) return value;
+  return kMask;
+}
+
+char *MaskedSecretMessage(const char *message) noexcept {
+  if (message == nullptr || strncmp(message, "parameter \"pg_tenant.", 21) != 0) return nullptr;
+  for (const char *name : kSecretSettings) {
+    char prefix[96];
+    snprintf(prefix, sizeof(prefix), "parameter \"%s\" changed to ", name);
+    if (strncmp(message, prefix, strlen(prefix)) != 0) continue;
+    const size_t size = strlen(prefix) + sizeof(kMask) + 2;
+    auto *masked = static_cast<char *>(MemoryContextAllocExtended(CurrentMemoryContext, size, MCXT_ALLOC_NO_OOM));
+    if (masked != nullptr) snprintf(masked, size, "%s\"%s\"", prefix, kMask);
+    return masked;
+  }
+  return nullptr;
+}
+
 }  // namespace pg_tenant::bridge

@@ -41,6 +41,19 @@ bool CheckSecretSetting(const char *name, const char *what, const char *hint, co
   return valid;
 }
 
+// What SHOW, current_setting() and pg_settings show of a secret setting: its value to a
+// superuser, '' when it is empty, "********" to everyone else. PostgreSQL shows
+// GUC_SUPERUSER_ONLY settings to members of pg_read_all_settings (pg_monitor), and the exporter
+// role is one: this show hook keeps the secret from them, and GUC_NO_SHOW_ALL keeps the setting
+// out of pg_settings and SHOW ALL (whose reset_val column would print it raw). pg_tenant's own
+// code reads the variable, never the shown value.
+const char *ShownSecret(const char *value) noexcept;
+
+// A server log message that would print a secret setting's value (PostgreSQL's "parameter ...
+// changed to ..." on reload): the same message with the value masked, or nullptr. For the
+// emit_log_hook.
+char *MaskedSecretMessage(const char *message) noexcept;
+
 // For pure parsers that hold no resources (jsonb_in, the raw SQL parser): runs fn, and a
 // PostgreSQL error it raises is flushed and reported as false. Never for anything that takes
 // locks, buffers or files.

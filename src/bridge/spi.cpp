@@ -120,6 +120,36 @@ AsRole::AsRole(Oid role) {
 
 AsRole::~AsRole() { SetUserIdAndSecContext(saved_user_, saved_context_); }
 
+RestrictedAs::RestrictedAs(Oid role) {
+  GetUserIdAndSecContext(&saved_user_, &saved_context_);
+  SetUserIdAndSecContext(role, saved_context_ | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+  try {
+    nest_level_ = PgCall([] { return NewGUCNestLevel(); });
+  } catch (...) {
+    SetUserIdAndSecContext(saved_user_, saved_context_);
+    throw;
+  }
+}
+
+RestrictedAs::~RestrictedAs() {
+  // While an error unwinds, the transaction's (or subtransaction's) abort pops the GUC level.
+  if (std::uncaught_exceptions() == 0) AtEOXact_GUC(false, nest_level_);
+  SetUserIdAndSecContext(saved_user_, saved_context_);
+}
+
+Oid RelationOwner(Oid relid) {
+  const Oid owner = PgCall([relid] {
+    HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+    if (!HeapTupleIsValid(tuple)) return InvalidOid;
+    const Oid found = reinterpret_cast<Form_pg_class>(GETSTRUCT(tuple))->relowner;
+    ReleaseSysCache(tuple);
+    return found;
+  });
+  if (!OidIsValid(owner))
+    throw Error(ERRCODE_UNDEFINED_TABLE, "relation with OID " + std::to_string(relid) + " does not exist");
+  return owner;
+}
+
 PinnedSearchPath::PinnedSearchPath() {
   nest_level_ = PgCall([] {
     int level = NewGUCNestLevel();

@@ -69,6 +69,30 @@ class AsRole {
   int saved_context_;
 };
 
+// Runs user-controlled code (a provisioning hook; a statement on a user's table, whose triggers,
+// defaults, casts and index expressions its owner wrote) as `role` inside a security-restricted
+// operation, the way PostgreSQL's own maintenance commands run a table owner's code since
+// CVE-2022-1552: the role's rights and no more, no SET ROLE or SET SESSION AUTHORIZATION, no
+// temporary objects, no deferred trigger that could fire after the scope as somebody else
+// (PostgreSQL refuses to queue one: 42501), and a GUC nest level of its own, so whatever the code
+// sets (SET LOCAL included) ends with the scope. The caller's identity comes back after it, or
+// with the abort of an error.
+class RestrictedAs {
+ public:
+  explicit RestrictedAs(Oid role);
+  ~RestrictedAs();
+  RestrictedAs(const RestrictedAs &) = delete;
+  RestrictedAs &operator=(const RestrictedAs &) = delete;
+
+ private:
+  Oid saved_user_;
+  int saved_context_;
+  int nest_level_;
+};
+
+// The owner of a relation; 42P01 when the oid names none.
+Oid RelationOwner(Oid relid);
+
 // Pins search_path to "pg_catalog, pg_temp" for the extension's own SQL, the way a function's
 // SET clause does (a GUC nest level, popped on exit; an error's abort pops it too). For C
 // functions that must first resolve a name the way the user wrote it.

@@ -6,6 +6,15 @@
 // The check hook accepts only '' or a uuid (it may not read tables). Whether that tenant exists
 // and is active is checked by tenant.set() before setting, and by tenant.current_id() on first
 // read after any change of the value or of the registry, so a raw SET cannot skip validation.
+//
+// How a tenant was entered is part of the context (0.10.0): tenant.set_signed() also sets the
+// hidden pg_tenant.signed_tenant_id to the same tenant, with the same GUC action, and only
+// pg_tenant itself can set that one (its check hook refuses every other path; a parallel worker
+// restores its leader's). Under pg_tenant.require_signed_context, a pg_tenant.tenant_id that
+// signed_tenant_id does not confirm is no tenant at all: whatever set it (startup options applied
+// before the role's settings, ALTER ROLE ... SET, a function's SET clause, anything PostgreSQL
+// adds later), current_id() is NULL and the policies show nothing. The rule is evaluated in the
+// assign hooks of the three settings, so the hot path still reads statics only.
 #include "context/context.hpp"
 
 #include "bridge/spi.hpp"
@@ -30,32 +39,60 @@ const struct config_enum_entry kMissingContextOptions[] = {
 int missing_context = kMissingEmpty;
 bool require_signed_context = false;
 
+char *signed_tenant_setting = nullptr;  // pg_tenant.signed_tenant_id, owned by guc.c
+
 // Set while pg_tenant itself assigns pg_tenant.tenant_id (Enter): under
 // pg_tenant.require_signed_context every other assignment (SET, SET LOCAL, set_config) is refused.
 bool internal_assignment = false;
+// Set while tenant.set_signed() assigns pg_tenant.signed_tenant_id: no other path may.
+bool signed_assignment = false;
 
-// What the assign hook saw; current_id() reads only these on its fast path.
+// What the assign hooks saw: the raw settings.
+struct SettingTenant {
+  bool set = false;
+  pg_uuid_t id;
+};
+SettingTenant setting_tenant;  // pg_tenant.tenant_id
+SettingTenant signed_tenant;   // pg_tenant.signed_tenant_id
+
+// The tenant in force, derived from the settings (EffectiveContext); current_id() reads only these
+// on its fast path.
 bool has_context = false;
 pg_uuid_t context_id;
 uint64 context_version = 0;
+
+// A tenant pg_tenant works for while it runs a table owner's statement (ActingForTenant): it
+// stands in for the settings until the scope ends.
+bool acting = false;
+pg_uuid_t acting_id;
 
 // The last successful validation of (context_version, registry generation).
 uint64 validated_version = 0;
 uint64 validated_generation = 0;
 
-bool CheckTenantId(char **newval, void **extra, GucSource) noexcept {
-  if (*newval == nullptr || (*newval)[0] == '\0') return true;
-  if (require_signed_context && !internal_assignment) {
-    GUC_check_errcode(errcodes::kSignedContextRequired);
-    GUC_check_errmsg("this role may enter a tenant only with a signed token");
-    GUC_check_errhint("pg_tenant.require_signed_context is on: call tenant.set_signed(token).");
-    return false;
+bool SameTenant(const pg_uuid_t &a, const pg_uuid_t &b) { return memcmp(a.data, b.data, UUID_LEN) == 0; }
+
+// The one rule of which tenant is in force: the tenant pg_tenant acts for, else the setting's,
+// which under require_signed_context counts only when tenant.set_signed() entered it.
+void EffectiveContext(bool require_signed) noexcept {
+  if (acting) {
+    has_context = true;
+    context_id = acting_id;
+  } else {
+    has_context = setting_tenant.set &&
+                  (!require_signed || (signed_tenant.set && SameTenant(signed_tenant.id, setting_tenant.id)));
+    if (has_context) context_id = setting_tenant.id;
   }
+  ++context_version;
+}
+
+// Parses a uuid setting into its canonical text and a malloc'd pg_uuid_t for the assign hook.
+bool CheckUuidSetting(char **newval, void **extra, const char *hint) noexcept {
   auto parsed = ParseUuid(*newval);
   if (!parsed) {
     GUC_check_errcode(ERRCODE_INVALID_TEXT_REPRESENTATION);
     GUC_check_errmsg("invalid tenant id: \"%s\"", *newval);
-    GUC_check_errhint("pg_tenant.tenant_id takes a tenant uuid, or '' for no tenant.");
+    GUC_check_errhint("%s", hint);
     return false;
   }
   // Keep the canonical form, so SHOW and current_setting() agree with current_id().
@@ -75,11 +112,45 @@ bool CheckTenantId(char **newval, void **extra, GucSource) noexcept {
   return true;
 }
 
-void AssignTenantId(const char *, void *extra) noexcept {
-  has_context = extra != nullptr;
-  if (has_context) context_id = *static_cast<pg_uuid_t *>(extra);
-  ++context_version;
+bool CheckTenantId(char **newval, void **extra, GucSource) noexcept {
+  if (*newval == nullptr || (*newval)[0] == '\0') return true;
+  // A parallel worker restores its leader's settings, in name order: the leader's context is
+  // restored as it was (require_signed_context may come first), and EffectiveContext judges it.
+  if (require_signed_context && !internal_assignment && !InitializingParallelWorker) {
+    GUC_check_errcode(errcodes::kSignedContextRequired);
+    GUC_check_errmsg("this role may enter a tenant only with a signed token");
+    GUC_check_errhint("pg_tenant.require_signed_context is on: call tenant.set_signed(token).");
+    return false;
+  }
+  return CheckUuidSetting(newval, extra, "pg_tenant.tenant_id takes a tenant uuid, or '' for no tenant.");
 }
+
+void AssignTenantId(const char *, void *extra) noexcept {
+  setting_tenant.set = extra != nullptr;
+  if (setting_tenant.set) setting_tenant.id = *static_cast<pg_uuid_t *>(extra);
+  EffectiveContext(require_signed_context);
+}
+
+// pg_tenant.signed_tenant_id: set by tenant.set_signed() only, or restored from the leader in a
+// parallel worker (the leader could only have it from set_signed). '' (leaving) is always allowed.
+bool CheckSignedTenantId(char **newval, void **extra, GucSource) noexcept {
+  if (*newval == nullptr || (*newval)[0] == '\0') return true;
+  if (!signed_assignment && !InitializingParallelWorker) {
+    GUC_check_errcode(ERRCODE_INSUFFICIENT_PRIVILEGE);
+    GUC_check_errmsg("pg_tenant.signed_tenant_id is set by tenant.set_signed() only");
+    return false;
+  }
+  return CheckUuidSetting(newval, extra, "");
+}
+
+void AssignSignedTenantId(const char *, void *extra) noexcept {
+  signed_tenant.set = extra != nullptr;
+  if (signed_tenant.set) signed_tenant.id = *static_cast<pg_uuid_t *>(extra);
+  EffectiveContext(require_signed_context);
+}
+
+// The assign hook runs before the variable changes: the rule is applied with the new value.
+void AssignRequireSigned(bool newval, void *) noexcept { EffectiveContext(newval); }
 
 // Citus sends the SET LOCAL statements it sees go through ProcessUtility to every worker the
 // transaction uses (citus.propagate_set_commands = local); a value set with set_config_option
@@ -156,16 +227,25 @@ Datum SetContext(FunctionCallInfo fcinfo, bool by_slug, GucAction action) {
   PG_RETURN_UUID_P(result);
 }
 
-class InternalAssignment {
+// Sets a flag for its scope (the assignments pg_tenant itself makes).
+class FlagScope {
  public:
-  InternalAssignment() : saved_(internal_assignment) { internal_assignment = true; }
-  ~InternalAssignment() { internal_assignment = saved_; }
-  InternalAssignment(const InternalAssignment &) = delete;
-  InternalAssignment &operator=(const InternalAssignment &) = delete;
+  explicit FlagScope(bool *flag) : flag_(flag), saved_(*flag) { *flag = true; }
+  ~FlagScope() { *flag_ = saved_; }
+  FlagScope(const FlagScope &) = delete;
+  FlagScope &operator=(const FlagScope &) = delete;
 
  private:
+  bool *flag_;
   bool saved_;
 };
+
+void SetSignedTenant(const char *value, GucAction action) {
+  FlagScope internal(&signed_assignment);
+  bridge::PgCall([&] {
+    (void)set_config_option("pg_tenant.signed_tenant_id", value, PGC_USERSET, PGC_S_SESSION, action, true, 0, false);
+  });
+}
 
 }  // namespace
 
@@ -184,19 +264,31 @@ void Init() {
   DefineCustomBoolVariable("pg_tenant.require_signed_context",
                            "Only tenant.set_signed() may enter a tenant (set it per role with ALTER ROLE ... SET).",
                            "tenant.set(), tenant.set_session() and any SET of pg_tenant.tenant_id are refused (TN013).",
-                           &require_signed_context, false, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+                           &require_signed_context, false, PGC_SUSET, 0, nullptr, AssignRequireSigned, nullptr);
+  DefineCustomStringVariable("pg_tenant.signed_tenant_id", "The tenant tenant.set_signed() entered (set by it only).",
+                             "Under pg_tenant.require_signed_context a pg_tenant.tenant_id this does not confirm is no "
+                             "tenant.",
+                             &signed_tenant_setting, "", PGC_USERSET,
+                             GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE, CheckSignedTenantId,
+                             AssignSignedTenantId, nullptr);
 }
 
 bool HasContext() { return has_context; }
 
 const pg_uuid_t *UnvalidatedTenant() { return has_context ? &context_id : nullptr; }
 
-void Enter(const pg_uuid_t &tenant, GucAction action) {
+void Enter(const pg_uuid_t &tenant, GucAction action, Entry entry) {
   char value[37];
   UuidBytes bytes;
   memcpy(bytes.data(), tenant.data, UUID_LEN);
   FormatUuid(bytes, value);
-  InternalAssignment internal;
+  // The signed mark goes first and with the same action, so both settings end together; an
+  // unsigned entry clears a mark left by an earlier signed one (it costs nothing when none is).
+  if (entry == Entry::kSigned)
+    SetSignedTenant(value, action);
+  else if (signed_tenant.set)
+    SetSignedTenant("", action);
+  FlagScope internal(&internal_assignment);
   // Outside a transaction block the value ends with the statement: nothing to pass on (and
   // SET LOCAL would warn).
   if (action == GUC_ACTION_LOCAL && citus::Loaded() && bridge::PgCall([] { return IsTransactionBlock(); }))
@@ -221,7 +313,7 @@ bool MissingContextIsError() { return missing_context == kMissingError; }
 
 bool CurrentTenant(pg_uuid_t *tenant) {
   if (!has_context) return false;
-  if (validated_version != context_version || validated_generation != registry::Generation()) {
+  if (!acting && (validated_version != context_version || validated_generation != registry::Generation())) {
     pg_uuid_t id = context_id;
     RequireActive(registry::FindById(id), [&id] { return registry::IdText(id); });
     validated_version = context_version;
@@ -229,6 +321,18 @@ bool CurrentTenant(pg_uuid_t *tenant) {
   }
   *tenant = context_id;
   return true;
+}
+
+ActingForTenant::ActingForTenant(const pg_uuid_t &tenant) : saved_acting_(acting), saved_id_(acting_id) {
+  acting = true;
+  acting_id = tenant;
+  EffectiveContext(require_signed_context);
+}
+
+ActingForTenant::~ActingForTenant() {
+  acting = saved_acting_;
+  acting_id = saved_id_;
+  EffectiveContext(require_signed_context);
 }
 
 Error NoTenant(const std::string &detail) {
@@ -256,6 +360,7 @@ PG_TENANT_FUNCTION(pg_tenant_reset) {
     (void)set_config_option("pg_tenant.tenant_id", nullptr, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SET, true,
                             0, false);
   });
+  if (signed_tenant.set) SetSignedTenant(nullptr, GUC_ACTION_SET);
   PG_RETURN_VOID();
 }
 

@@ -27,10 +27,28 @@ bool HasContext();
 // TN002 themselves.
 const pg_uuid_t *UnvalidatedTenant();
 
+// How a tenant is entered: under pg_tenant.require_signed_context only a signed entry is a tenant.
+enum class Entry { kUnsigned, kSigned };
+
 // Enters the tenant as pg_tenant itself does (tenant.set, tenant.set_signed, provisioning
 // hooks): action GUC_ACTION_LOCAL (this transaction), GUC_ACTION_SET (the session) or
 // GUC_ACTION_SAVE (until the caller's GUC nest level ends). The caller has validated the tenant.
-void Enter(const pg_uuid_t &tenant, GucAction action);
+void Enter(const pg_uuid_t &tenant, GucAction action, Entry entry = Entry::kUnsigned);
+
+// For its scope, the tenant in force is `tenant`, whatever the settings say, and it is not
+// validated (a suspended tenant being purged, exported or imported): pg_tenant runs a table
+// owner's statement for that tenant, so the owner's policies show that tenant's rows only.
+class ActingForTenant {
+ public:
+  explicit ActingForTenant(const pg_uuid_t &tenant);
+  ~ActingForTenant();
+  ActingForTenant(const ActingForTenant &) = delete;
+  ActingForTenant &operator=(const ActingForTenant &) = delete;
+
+ private:
+  bool saved_acting_;
+  pg_uuid_t saved_id_;
+};
 
 // pg_tenant.require_signed_context is on for this session: only tenant.set_signed may enter.
 bool SignedContextRequired();

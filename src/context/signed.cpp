@@ -33,6 +33,8 @@ bool CheckContextSecret(char **newval, void **, GucSource source) noexcept {
       [](const char *value, std::string *error) { return token::ParseKeys(value, error).has_value(); });
 }
 
+const char *ShowContextSecret() noexcept { return bridge::ShownSecret(context_secret); }
+
 std::vector<token::Key> Keys() {
   std::string error;
   auto keys = token::ParseKeys(context_secret != nullptr ? context_secret : "", &error);
@@ -147,8 +149,8 @@ void InitSignedContext() {
                              "The first key signs (tenant.sign); every listed key verifies (tenant.set_signed), so "
                              "two are valid at once while keys rotate. Superuser-only, never readable by other roles; "
                              "postgresql.conf, ALTER SYSTEM or SET only.",
-                             &context_secret, "", PGC_SUSET, GUC_SUPERUSER_ONLY | GUC_NOT_IN_SAMPLE,
-                             CheckContextSecret, nullptr, nullptr);
+                             &context_secret, "", PGC_SUSET, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+                             CheckContextSecret, nullptr, ShowContextSecret);
 }
 
 }  // namespace pg_tenant::context
@@ -192,7 +194,7 @@ PG_TENANT_FUNCTION(pg_tenant_set_signed) {
   text *argument = PG_GETARG_TEXT_PP(0);
   const pg_uuid_t tenant = Verify(std::string(VARDATA_ANY(argument), VARSIZE_ANY_EXHDR(argument)));
   (void)EnterableTenant(tenant);
-  Enter(tenant, GUC_ACTION_LOCAL);
+  Enter(tenant, GUC_ACTION_LOCAL, Entry::kSigned);
   auto *result = static_cast<pg_uuid_t *>(PgCall([] { return palloc(sizeof(pg_uuid_t)); }));
   *result = tenant;
   PG_RETURN_UUID_P(result);

@@ -140,6 +140,16 @@ BEGIN
 END
 $$;
 
+-- The statements purge, export and import run on a scoped table run as that table's owner, in
+-- a security-restricted operation, acting for the tenant (0.10.0): the owner's triggers, casts,
+-- defaults and index expressions never run with the extension owner's rights, and the owner's
+-- policies confine the statement to the tenant's rows. The query returns rows ($1 the tenant, $2
+-- rows as jsonb); the first column comes back as text.
+CREATE FUNCTION tenant._query_as_owner(rel regclass, tenant uuid, query text, rows jsonb DEFAULT NULL)
+    RETURNS SETOF text
+    LANGUAGE c VOLATILE PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'pg_tenant_query_as_owner';
+
 -- What purges leave behind: that the tenant was erased, when, by whom, how many rows.
 CREATE TABLE tenant.purges (
     tenant_id   uuid NOT NULL,
@@ -181,9 +191,9 @@ BEGIN
     END IF;
     FOR scoped IN SELECT * FROM tenant._scoped_tables_children_first() LOOP
         rel := scoped.rel;
-        EXECUTE pg_catalog.format('DELETE FROM %s WHERE %I OPERATOR(pg_catalog.=) $1', scoped.rel, scoped.tenant_column)
-            USING p_id;
-        GET DIAGNOSTICS deleted = ROW_COUNT;
+        deleted := tenant._query_as_owner(scoped.rel, p_id, pg_catalog.format(
+            'WITH d AS (DELETE FROM %s WHERE %I OPERATOR(pg_catalog.=) $1 RETURNING 1) SELECT pg_catalog.count(*) FROM d',
+            scoped.rel, scoped.tenant_column));
         names := pg_catalog.array_append(names, scoped.rel::text);
         counts := pg_catalog.array_append(counts, deleted);
         RETURN NEXT;
@@ -226,10 +236,10 @@ BEGIN
         'exported_at', pg_catalog.now())::text;
     FOR scoped IN SELECT * FROM tenant._scoped_tables_children_first() WITH ORDINALITY AS s(rel, tenant_column, n)
                   ORDER BY s.n DESC LOOP
-        RETURN QUERY EXECUTE pg_catalog.format(
+        RETURN QUERY SELECT * FROM tenant._query_as_owner(scoped.rel, p_id, pg_catalog.format(
             'SELECT pg_catalog.jsonb_build_object(''table'', %L, ''row'', pg_catalog.to_jsonb(r) OPERATOR(pg_catalog.-) %L)::text
                FROM %s r WHERE r.%I OPERATOR(pg_catalog.=) $1 ORDER BY r::text',
-            scoped.rel::text, scoped.tenant_column, scoped.rel, scoped.tenant_column) USING p_id;
+            scoped.rel::text, scoped.tenant_column, scoped.rel, scoped.tenant_column));
     END LOOP;
 END
 $$;
@@ -266,8 +276,8 @@ BEGIN
             DETAIL = 'The first line must be the header tenant.export() writes.';
     END IF;
     FOR scoped IN SELECT * FROM tenant._scoped_tables_children_first() LOOP
-        EXECUTE pg_catalog.format('SELECT EXISTS (SELECT 1 FROM %s r WHERE r.%I OPERATOR(pg_catalog.=) $1)',
-                                  scoped.rel, scoped.tenant_column) INTO holds USING p_id;
+        holds := tenant._query_as_owner(scoped.rel, p_id, pg_catalog.format(
+            'SELECT EXISTS (SELECT 1 FROM %s r WHERE r.%I OPERATOR(pg_catalog.=) $1)', scoped.rel, scoped.tenant_column));
         IF holds THEN
             RAISE EXCEPTION 'tenant % already has rows in %', p_id, scoped.rel USING ERRCODE = '55000',
                 HINT = 'Import into a tenant without data (a new one, or one purged and created again).';
@@ -292,12 +302,12 @@ BEGIN
             FROM pg_catalog.pg_attribute a
             WHERE a.attrelid OPERATOR(pg_catalog.=) scoped.rel AND a.attnum OPERATOR(pg_catalog.>) 0
               AND NOT a.attisdropped AND a.attgenerated OPERATOR(pg_catalog.=) '';
-        EXECUTE pg_catalog.format(
-            'INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM pg_catalog.jsonb_populate_recordset(NULL::%s, $1)',
-            scoped.rel, columns, columns, scoped.rel)
-            USING (SELECT pg_catalog.jsonb_agg(r OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(scoped.tenant_column, p_id))
-                   FROM pg_catalog.jsonb_array_elements(batch.rows) AS r);
-        GET DIAGNOSTICS inserted = ROW_COUNT;
+        inserted := tenant._query_as_owner(scoped.rel, p_id, pg_catalog.format(
+            'WITH i AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM pg_catalog.jsonb_populate_recordset(NULL::%s, $2) RETURNING 1)
+             SELECT pg_catalog.count(*) FROM i',
+            scoped.rel, columns, columns, scoped.rel),
+            (SELECT pg_catalog.jsonb_agg(r OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(scoped.tenant_column, p_id))
+               FROM pg_catalog.jsonb_array_elements(batch.rows) AS r));
         rel := scoped.rel;
         RETURN NEXT;
     END LOOP;
@@ -306,6 +316,7 @@ $$;
 COMMENT ON FUNCTION tenant.import(uuid, text) IS 'loads a tenant.export() into a tenant without rows (same or another id)';
 
 REVOKE ALL ON FUNCTION tenant._run_create_hooks(uuid), tenant.on_create(regprocedure, integer),
+    tenant._query_as_owner(regclass, uuid, text, jsonb),
     tenant.remove_hook(regprocedure), tenant._set_status(uuid, text, text),
     tenant.suspend(uuid), tenant.suspend(uuid, text), tenant.set_read_only(uuid, text), tenant.resume(uuid),
     tenant._scoped_tables_children_first(), tenant.purge(uuid, boolean),

@@ -1115,8 +1115,8 @@ void Init() {
                            nullptr, &meter_backend, kBackendShmem, kBackendOptions, PGC_SUSET, 0, nullptr, nullptr,
                            nullptr);
   DefineCustomStringVariable("pg_tenant.redis_url", "The Redis server of the redis meter backend.",
-                             "redis://[:password@]host:port[/db]", &redis_url, "", PGC_SUSET, GUC_SUPERUSER_ONLY,
-                             CheckRedisUrl, AssignRedisUrl, nullptr);
+                             "redis://[:password@]host:port[/db]", &redis_url, "", PGC_SUSET, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL,
+                             CheckRedisUrl, AssignRedisUrl, [] { return bridge::ShownSecret(redis_url); });
   DefineCustomIntVariable("pg_tenant.redis_connect_timeout", "Longest wait to connect to Redis.", nullptr,
                           &redis_connect_timeout_ms, 200, 1, 60000, PGC_SUSET, GUC_UNIT_MS, nullptr, nullptr, nullptr);
   DefineCustomIntVariable("pg_tenant.redis_command_timeout", "Longest wait for a Redis reply.", nullptr,

@@ -134,5 +134,7 @@ REVOKE ALL ON FUNCTION tenant.tenant_column(), tenant._protection(regclass, name
 GRANT EXECUTE ON FUNCTION tenant.tenant_column() TO PUBLIC;
 -- The owner of a protected partitioned table who creates or attaches a partition clones the
 -- tenant_key trigger to it, which needs EXECUTE on its function. Called directly, a trigger
--- function only raises an error; the check itself runs as the registry's owner.
+-- function only raises an error; attached by anyone else, it refuses a table that is not scoped
+-- (42501) and a tenant column that is not a uuid (42804) before it reads anything (0.10.0); the
+-- check itself runs as the registry's owner.
 GRANT EXECUTE ON FUNCTION tenant._tenant_key_check() TO PUBLIC;

@@ -19,6 +19,7 @@
 #include "bridge/cache.hpp"
 
 #include "citus/citus.hpp"
+#include "policy/protection.hpp"
 
 namespace pg_tenant::policy {
 namespace {
@@ -123,6 +124,21 @@ void Check(FunctionCallInfo fcinfo) {
   if (attnum <= 0)
     ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN), errmsg("tenant column \"%s\" of \"%s\" does not exist", column,
                                                               RelationGetRelationName(rel))));
+  // Anyone may name this function in a trigger of a table it owns (PUBLIC has EXECUTE: the owner
+  // of a protected partitioned table clones the key to each new partition), so its input is
+  // hostile (0.10.0): the column is read as a uuid only when it is one (a
+  // bigint's Datum is no pointer, a text is shorter than 16 bytes), and the registry row is locked
+  // only for a tenant-scoped table (or a Citus shard of one), so no stranger's trigger can hold a
+  // tenant's registry row.
+  if (TupleDescAttr(desc, attnum - 1)->atttypid != UUIDOID)
+    ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+                    errmsg("tenant column \"%s\" of \"%s\" is not of type uuid", column, RelationGetRelationName(rel))));
+  const Oid relid = RelationGetRelid(rel);
+  if (!policy::IsScoped(relid) && !(citus::Installed() && citus::IsKnownShard(relid)))
+    ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                    errmsg("tenant._tenant_key_check() runs only on tenant-scoped tables; \"%s\" is not one",
+                           RelationGetRelationName(rel)),
+                    errhint("tenant.protect() puts the tenant key on a table.")));
   bool isnull;
   Datum key = heap_getattr(update ? td->tg_newtuple : td->tg_trigtuple, attnum, desc, &isnull);
   if (isnull) return;  // NOT NULL refuses it

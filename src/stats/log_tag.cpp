@@ -13,6 +13,7 @@
 // tenant cache, else the id is written), allocates with MCXT_ALLOC_NO_OOM (no room: no tag) and
 // runs no C++ that could throw.
 #include "bridge/pg.hpp"
+#include "bridge/settings.hpp"
 #include "common/uuid_text.hpp"
 #include "context/context.hpp"
 #include "registry/registry.hpp"
@@ -40,6 +41,8 @@ char *Tagged(const char *head, const char *separator, const char *value, const c
 
 void TagLogEntry(ErrorData *edata) noexcept {
   if (previous_emit_log_hook != nullptr) previous_emit_log_hook(edata);
+  // A reload that changes a secret setting must not print it (bridge/settings.hpp).
+  if (char *masked = bridge::MaskedSecretMessage(edata->message)) edata->message = masked;
   if (log_tenant == kLogOff || !edata->output_to_server) return;
   const pg_uuid_t *tenant = context::UnvalidatedTenant();
   if (tenant == nullptr) tenant = StatementTenant();

@@ -1,0 +1,260 @@
+#!/usr/bin/env bash
+# Least privilege (0.10.0, issue 19): no role gains rights, reads a secret or picks a tenant
+# through pg_tenant. Each part is an attack that worked on 0.9.0:
+#  1. a role with no grants attaches tenant._tenant_key_check() to its own table with a bigint or
+#     text "tenant column" (a SIGSEGV and a read past the value), or to a table that is not
+#     scoped (it locked a tenant's registry row and blocked its purge);
+#  2. a table owner's trigger, deferred trigger, cast to json and index expression ran as the
+#     extension owner in purge, export and import (ALTER ROLE ... SUPERUSER worked);
+#  3. a provisioning hook's deferred trigger fired at COMMIT as the caller of tenant.create();
+#     a LANGUAGE sql ... RETURNS void hook made every tenant.create() fail;
+#  4. a role under require_signed_context entered a tenant through startup options (PGOPTIONS),
+#     ALTER ROLE ... SET or a function's SET clause;
+#  5. pg_monitor members read the signing secret and the Redis password;
+#  7. parallel queries failed in a signed context (TN013 in the workers).
+# Every piece of user code records current_user and tries ALTER ROLE ... SUPERUSER.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+. test/lib.sh
+
+db=pt_least_privilege
+dropdb --if-exists "$db" 2>/dev/null
+createdb "$db"
+psql -X -q -v ON_ERROR_STOP=1 -d "$db" >/dev/null <<'SQL'
+CREATE EXTENSION pg_tenant;
+DO $$ BEGIN
+  CREATE ROLE lp_owner LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+DO $$ BEGIN
+  CREATE ROLE lp_app LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+DO $$ BEGIN
+  CREATE ROLE lp_nobody LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+DO $$ BEGIN
+  CREATE ROLE lp_hook LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+DO $$ BEGIN
+  CREATE ROLE lp_signed LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+DO $$ BEGIN
+  CREATE ROLE lp_monitor LOGIN IN ROLE pg_monitor; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+ALTER ROLE lp_owner NOSUPERUSER; ALTER ROLE lp_hook NOSUPERUSER;
+GRANT CREATE ON SCHEMA public TO lp_owner, lp_hook;
+-- A schema the guard does not watch, for the test's own tables.
+CREATE SCHEMA lp_free;
+GRANT USAGE, CREATE ON SCHEMA lp_free TO PUBLIC;
+-- What user code saw: who ran it, and whether ALTER ROLE worked.
+CREATE TABLE lp_free.lp_log (who name, what text);
+GRANT INSERT, SELECT ON lp_free.lp_log TO PUBLIC;
+-- The trap every piece of user code calls: record current_user, then try to become superuser.
+CREATE FUNCTION public.lp_trap(what text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO lp_free.lp_log VALUES (current_user, what);
+  BEGIN
+    EXECUTE 'ALTER ROLE lp_owner SUPERUSER';
+    EXECUTE 'ALTER ROLE lp_hook SUPERUSER';
+    INSERT INTO lp_free.lp_log VALUES (current_user, what || ': ALTER ROLE worked');
+  EXCEPTION WHEN OTHERS THEN
+    INSERT INTO lp_free.lp_log VALUES (current_user, what || ': refused ' || SQLSTATE);
+  END;
+END $$;
+GRANT EXECUTE ON FUNCTION public.lp_trap(text) TO PUBLIC;
+SELECT tenant.create('LP A', 'lp-a'), tenant.create('LP B', 'lp-b');
+SQL
+a=$(q "$db" "SELECT id FROM tenant.tenants WHERE slug = 'lp-a'")
+b=$(q "$db" "SELECT id FROM tenant.tenants WHERE slug = 'lp-b'")
+superusers() { q "$db" "SELECT string_agg(rolname, ',' ORDER BY rolname) FROM pg_roles WHERE rolsuper AND rolname LIKE 'lp\_%'"; }
+as_role() { local role=$1; shift; psql -X -At -v ON_ERROR_STOP=1 -U "$role" -d "$db" "$@"; }
+
+# --- 1. the tenant key's trigger function, attached by a role with no grants ---------------------
+before_start=$(q "$db" "SELECT pg_postmaster_start_time()")
+for type in bigint text int4 uuid; do
+  state=$(psql -X -At -U lp_nobody -d "$db" -v VERBOSITY=sqlstate 2>&1 <<SQL | sed -nE 's/^(psql:[^ ]* )?ERROR: +([0-9A-Z]{5}).*/\2/p' | head -n 1
+CREATE TEMP TABLE lp_mine (tenant_id $type);
+CREATE TRIGGER k AFTER INSERT ON lp_mine FOR EACH ROW EXECUTE FUNCTION tenant._tenant_key_check('tenant_id');
+INSERT INTO lp_mine VALUES ($( [ $type = uuid ] && echo "'$a'" || echo 12345 ));
+SQL
+)
+  # A uuid column of a table that is not scoped: refused before any registry row is locked.
+  expected=42804; [ "$type" = uuid ] && expected=42501
+  check_eq "1: _tenant_key_check on a no-grant role's $type column is refused ($expected)" "$expected" "${state:-no error}"
+done
+check_eq "1: the server did not restart" "$before_start" "$(q "$db" "SELECT pg_postmaster_start_time()")"
+# The error names no bytes of the value.
+out=$(psql -X -At -U lp_nobody -d "$db" 2>&1 <<'SQL'
+CREATE TEMP TABLE lp_mine (tenant_id text);
+CREATE TRIGGER k AFTER INSERT ON lp_mine FOR EACH ROW EXECUTE FUNCTION tenant._tenant_key_check('tenant_id');
+INSERT INTO lp_mine VALUES ('secret-bytes-of-a-row');
+SQL
+)
+check "1: the error shows nothing of the row's value" bash -c '! grep -q "secret-bytes" <<<"$1"' _ "$out"
+# A stranger's trigger on a uuid column holds no lock on the tenant's registry row: purge does not wait.
+psql -X -q -U lp_nobody -d "$db" >/dev/null 2>&1 <<SQL &
+CREATE TEMP TABLE lp_lock (tenant_id uuid);
+CREATE TRIGGER k AFTER INSERT ON lp_lock FOR EACH ROW EXECUTE FUNCTION tenant._tenant_key_check('tenant_id');
+BEGIN; INSERT INTO lp_lock VALUES ('$b'); SELECT pg_sleep(3); COMMIT;
+SQL
+locker=$!
+q "$db" "SELECT tenant.create('LP C', 'lp-c')" >/dev/null
+c=$(q "$db" "SELECT id FROM tenant.tenants WHERE slug = 'lp-c'")
+check_eq "1: no stranger's lock on a registry row (FOR KEY SHARE): nothing waits on it" "0" \
+  "$(q "$db" "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity s ON s.pid = l.pid WHERE s.usename = 'lp_nobody' AND l.relation = 'tenant.tenants'::regclass")"
+wait "$locker"
+
+# --- 2. the table owner's code in purge, export and import --------------------------------------
+psql -X -q -v ON_ERROR_STOP=1 -U lp_owner -d "$db" >/dev/null <<'SQL'
+CREATE TYPE public.lp_mood AS ENUM ('calm', 'loud');
+CREATE FUNCTION public.lp_mood_json(m public.lp_mood) RETURNS json LANGUAGE plpgsql AS $$
+BEGIN PERFORM public.lp_trap('cast'); RETURN to_json(m::text); END $$;
+CREATE CAST (public.lp_mood AS json) WITH FUNCTION public.lp_mood_json(public.lp_mood);
+CREATE FUNCTION public.lp_row_trap() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN PERFORM public.lp_trap(TG_NAME || ' ' || TG_OP); RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END; END $$;
+-- An index expression: IMMUTABLE (a lie the owner may tell), so it cannot write; it says who ran it.
+CREATE FUNCTION public.lp_index_trap(id int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN RAISE NOTICE 'lp index expression ran as %', current_user; RETURN id; END $$;
+CREATE TABLE public.lp_items (tenant_id uuid, id int, mood public.lp_mood DEFAULT 'calm');
+CREATE TRIGGER lp_before BEFORE INSERT OR DELETE ON public.lp_items FOR EACH ROW EXECUTE FUNCTION public.lp_row_trap();
+CREATE TRIGGER lp_after AFTER INSERT OR DELETE ON public.lp_items FOR EACH ROW EXECUTE FUNCTION public.lp_row_trap();
+CREATE INDEX lp_items_expr ON public.lp_items (public.lp_index_trap(id));
+SQL
+q "$db" "GRANT EXECUTE ON FUNCTION tenant.protect(regclass, name), tenant.set(text) TO lp_owner" >/dev/null
+as_role lp_owner -c "SELECT tenant.protect('public.lp_items')" >/dev/null
+# The owner's rows, inserted by the owner (a superuser's INSERT would run the traps as the superuser).
+as_role lp_owner -q -c "SET client_min_messages = warning" -c "BEGIN" -c "SELECT tenant.set('lp-a')" \
+  -c "INSERT INTO public.lp_items (id) SELECT g FROM generate_series(1, 3) g" -c "COMMIT" >/dev/null
+q "$db" "TRUNCATE lp_free.lp_log" >/dev/null
+export_text=$(q "$db" "SELECT string_agg(line, E'\n') FROM tenant.export('$a') AS line")
+check_eq "2: export ran the owner's cast to json as the owner" "lp_owner" \
+  "$(q "$db" "SELECT string_agg(DISTINCT who, ',') FROM lp_free.lp_log WHERE what LIKE 'cast%'")"
+check_eq "2: export has the tenant's 3 rows" "3" "$(grep -c '"table"' <<<"$export_text")"
+q "$db" "TRUNCATE lp_free.lp_log" >/dev/null
+import_out=$(psql -X -At -v ON_ERROR_STOP=1 -d "$db" -c "SELECT inserted FROM tenant.import('$c', \$x\$${export_text}\$x\$)" 2>&1)
+check_eq "2: import inserted the 3 rows" "3" "$(grep -E '^[0-9]+$' <<<"$import_out" | head -n 1)"
+check "2: import ran the owner's index expression as the owner" grep -q "lp index expression ran as lp_owner" <<<"$import_out"
+check "2: and never as the superuser" bash -c '! grep -q "lp index expression ran as postgres" <<<"$1"' _ "$import_out"
+check_eq "2: import ran the owner's triggers as the owner" "lp_owner" \
+  "$(q "$db" "SELECT string_agg(DISTINCT who, ',') FROM lp_free.lp_log WHERE what LIKE 'lp\_%INSERT'")"
+q "$db" "TRUNCATE lp_free.lp_log" >/dev/null
+purge_out=$(psql -X -At -v ON_ERROR_STOP=1 -d "$db" -c "SELECT rel || '=' || deleted FROM tenant.purge('$a', true)" 2>&1)
+check_eq "2: purge deleted the tenant's 3 rows" "lp_items=3" "$(grep -E '=' <<<"$purge_out" | head -n 1)"
+check_eq "2: purge ran the owner's triggers as the owner only" "lp_owner" \
+  "$(q "$db" "SELECT string_agg(DISTINCT who, ',') FROM lp_free.lp_log")"
+check_eq "2: and ALTER ROLE ... SUPERUSER was refused each time" "0" \
+  "$(q "$db" "SELECT count(*) FROM lp_free.lp_log WHERE what LIKE '%ALTER ROLE worked'")"
+check_eq "2: the other tenant's rows are untouched" "3" \
+  "$(q "$db" "BEGIN; SELECT tenant.set('lp-c') IS NULL; SELECT count(*) FROM public.lp_items; COMMIT;" | sed -n 2p)"
+# A deferred trigger of the owner cannot wait for the caller's COMMIT: purge refuses (42501), nothing erased.
+psql -X -q -v ON_ERROR_STOP=1 -U lp_owner -d "$db" >/dev/null <<'SQL'
+CREATE FUNCTION public.lp_deferred_trap() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN PERFORM public.lp_trap('deferred ' || TG_OP); RETURN NULL; END $$;
+CREATE CONSTRAINT TRIGGER lp_deferred AFTER DELETE ON public.lp_items DEFERRABLE INITIALLY DEFERRED
+  FOR EACH ROW EXECUTE FUNCTION public.lp_deferred_trap();
+SQL
+q "$db" "TRUNCATE lp_free.lp_log" >/dev/null
+check_eq "2: purge with the owner's deferred trigger is refused" "42501" \
+  "$(sqlstate_of "$db" "SELECT count(*) FROM tenant.purge('$c', true)")"
+check_eq "2: nothing of the tenant was erased" "3|1" \
+  "$(q "$db" "SELECT (SELECT count(*) FROM public.lp_items WHERE tenant_id = '$c') || '|' || (SELECT count(*) FROM tenant.tenants WHERE id = '$c')")"
+check_eq "2: the deferred trigger never ran as the caller" "0" \
+  "$(q "$db" "SELECT count(*) FROM lp_free.lp_log WHERE what LIKE 'deferred%' AND who <> 'lp_owner'")"
+check_eq "2: no lp_ role became superuser" "" "$(superusers)"
+
+# --- 3. provisioning hooks ------------------------------------------------------------------
+psql -X -q -v ON_ERROR_STOP=1 -U lp_hook -d "$db" >/dev/null <<'SQL'
+CREATE TABLE lp_free.lp_hook_rows (tenant uuid);
+CREATE FUNCTION public.lp_hook_deferred() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN PERFORM public.lp_trap('hook deferred'); RETURN NULL; END $$;
+CREATE CONSTRAINT TRIGGER lp_hook_later AFTER INSERT ON lp_free.lp_hook_rows DEFERRABLE INITIALLY DEFERRED
+  FOR EACH ROW EXECUTE FUNCTION public.lp_hook_deferred();
+CREATE FUNCTION public.lp_hook_plain(tenant uuid) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN PERFORM public.lp_trap('hook'); END $$;
+CREATE FUNCTION public.lp_hook_queue(tenant uuid) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO lp_free.lp_hook_rows VALUES (tenant); END $$;
+-- The shape README shows: LANGUAGE sql ... RETURNS void (its result is NULL).
+CREATE FUNCTION public.lp_hook_sql(tenant uuid) RETURNS void LANGUAGE sql AS $$
+  INSERT INTO lp_free.lp_log VALUES (current_user, 'sql hook ' || tenant::text) $$;
+SQL
+q "$db" "TRUNCATE lp_free.lp_log; SELECT tenant.on_create('public.lp_hook_plain(uuid)'), tenant.on_create('public.lp_hook_sql(uuid)')" >/dev/null
+check_eq "3/12: tenant.create() with a LANGUAGE sql RETURNS void hook works" "no error" \
+  "$(sqlstate_of "$db" "SELECT tenant.create('LP D', 'lp-d')")"
+check_eq "3: hooks ran as their owner" "lp_hook" "$(q "$db" "SELECT string_agg(DISTINCT who, ',') FROM lp_free.lp_log")"
+check_eq "3: the hook could not become superuser" "0" \
+  "$(q "$db" "SELECT count(*) FROM lp_free.lp_log WHERE what LIKE '%ALTER ROLE worked'")"
+q "$db" "SELECT tenant.on_create('public.lp_hook_queue(uuid)')" >/dev/null
+q "$db" "TRUNCATE lp_free.lp_log" >/dev/null
+check_eq "3: a hook that queues a deferred trigger makes tenant.create() fail (42501)" "42501" \
+  "$(sqlstate_of "$db" "SELECT tenant.create('LP E', 'lp-e')")"
+check_eq "3: ... and the tenant is not created" "0" "$(q "$db" "SELECT count(*) FROM tenant.tenants WHERE slug = 'lp-e'")"
+check_eq "3: the deferred trigger never ran as the caller" "0" \
+  "$(q "$db" "SELECT count(*) FROM lp_free.lp_log WHERE what LIKE 'hook deferred%'")"
+check_eq "3: no lp_ role became superuser" "" "$(superusers)"
+q "$db" "SELECT tenant.remove_hook('public.lp_hook_queue(uuid)'), tenant.remove_hook('public.lp_hook_plain(uuid)'), tenant.remove_hook('public.lp_hook_sql(uuid)')" >/dev/null
+
+# --- 4 and 7. require_signed_context, whatever path sets the tenant ----------------------------
+secret="k1:$(head -c 48 /dev/urandom | base64 | tr -d '/+=' | head -c 40)"
+q "$db" "ALTER SYSTEM SET pg_tenant.context_secret = '$secret'" >/dev/null
+q "$db" "SELECT pg_reload_conf()" >/dev/null
+q "$db" "ALTER ROLE lp_signed SET pg_tenant.require_signed_context = on" >/dev/null
+q "$db" "GRANT EXECUTE ON FUNCTION tenant.set_signed(text) TO lp_signed; GRANT SELECT ON public.lp_items TO lp_signed" >/dev/null
+as_role lp_owner -q -c "SET client_min_messages = warning" -c "DROP TRIGGER lp_before ON public.lp_items" \
+  -c "DROP TRIGGER lp_after ON public.lp_items" -c "DROP TRIGGER lp_deferred ON public.lp_items" -c "DROP INDEX public.lp_items_expr" -c "BEGIN" \
+  -c "SELECT tenant.set('lp-c')" -c "INSERT INTO public.lp_items (id) SELECT g FROM generate_series(4, 20000) g" -c "COMMIT" >/dev/null
+q "$db" "ANALYZE public.lp_items" >/dev/null
+# poll: the reload reaches new backends
+deadline=$((SECONDS + 10))
+until [ "$(q "$db" "SELECT tenant.sign('$c', '1 hour') IS NOT NULL" 2>/dev/null)" = t ] || [ $SECONDS -ge $deadline ]; do sleep 0.1; done
+token=$(q "$db" "SELECT tenant.sign('$c', '1 hour')")
+check_eq "4: startup options cannot enter a tenant under require_signed_context" "|0" \
+  "$(PGOPTIONS="-c pg_tenant.tenant_id=$c" as_role lp_signed -c "SELECT coalesce(tenant.current_id()::text, '') || '|' || count(*) FROM public.lp_items")"
+check_eq "4: ... nor the hidden signed setting in startup options" "refused" \
+  "$(PGOPTIONS="-c pg_tenant.tenant_id=$c -c pg_tenant.signed_tenant_id=$c" as_role lp_signed -c "SELECT count(*) FROM public.lp_items" >/dev/null 2>&1 && echo accepted || echo refused)"
+q "$db" "ALTER ROLE lp_signed SET pg_tenant.tenant_id = '$c'" >/dev/null
+check_eq "4: ALTER ROLE ... SET pg_tenant.tenant_id enters no tenant" "|0" \
+  "$(as_role lp_signed -c "SELECT coalesce(tenant.current_id()::text, '') || '|' || count(*) FROM public.lp_items" 2>/dev/null | tail -n 1)"
+q "$db" "ALTER ROLE lp_signed RESET pg_tenant.tenant_id" >/dev/null
+q "$db" "CREATE FUNCTION public.lp_in_tenant() RETURNS text LANGUAGE sql SET pg_tenant.tenant_id = '$c' AS \$\$
+           SELECT coalesce(tenant.current_id()::text, '') || '|' || count(*) FROM public.lp_items \$\$;
+         GRANT EXECUTE ON FUNCTION public.lp_in_tenant() TO lp_signed" >/dev/null
+check_eq "4: a function's SET clause enters no tenant" "refused or empty" \
+  "$(r=$(as_role lp_signed -c "SELECT public.lp_in_tenant()" 2>/dev/null); [ -z "$r" ] || [ "$r" = "|0" ] && echo "refused or empty" || echo "$r")"
+check_eq "4: set_config of the hidden signed setting is refused (42501)" "42501" \
+  "$(PGUSER=lp_signed sqlstate_of "$db" "SELECT set_config('pg_tenant.signed_tenant_id', '$c', false)")"
+check_eq "4: a signed token enters the tenant" "$c|20000" \
+  "$(as_role lp_signed -c "BEGIN" -c "SELECT tenant.set_signed('$token') IS NOT NULL" -c "SELECT tenant.current_id() || '|' || count(*) FROM public.lp_items" -c "COMMIT" | sed -n 3p)"
+parallel="SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0;
+          SET max_parallel_workers_per_gather = 2; SET parallel_leader_participation = off;"
+plan=$(as_role lp_signed -c "$parallel" -c "BEGIN" -c "SELECT tenant.set_signed('$token') IS NOT NULL" \
+  -c "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT count(*) FROM public.lp_items" -c "COMMIT" 2>&1)
+check "7: a parallel query in a signed context launches workers" grep -qE "Workers Launched: [1-9]" <<<"$plan"
+check_eq "7: ... and counts the tenant's rows in them" "rows=20000" \
+  "$(as_role lp_signed -c "$parallel" -c "BEGIN" -c "SELECT tenant.set_signed('$token') IS NOT NULL" \
+       -c "SELECT 'rows=' || count(*) FROM public.lp_items" -c "COMMIT" 2>&1 | grep '^rows=')"
+check_eq "7: a parallel query under an unsigned startup tenant counts nothing, in the workers too" "rows=0" \
+  "$(PGOPTIONS="-c pg_tenant.tenant_id=$c" as_role lp_signed -c "$parallel" -c "SELECT 'rows=' || count(*) FROM public.lp_items" 2>&1 | grep '^rows=')"
+
+# --- 5. secrets are shown to superusers only ---------------------------------------------------
+q "$db" "ALTER SYSTEM SET pg_tenant.redis_url = 'redis://:hunter2-password@127.0.0.1:6379'" >/dev/null
+q "$db" "SELECT pg_reload_conf()" >/dev/null
+deadline=$((SECONDS + 10))
+until [ "$(q "$db" "SHOW pg_tenant.redis_url")" != "" ] || [ $SECONDS -ge $deadline ]; do sleep 0.1; done
+for setting in pg_tenant.context_secret pg_tenant.redis_url; do
+  check_eq "5: a pg_monitor member sees $setting masked (SHOW)" "********" "$(as_role lp_monitor -c "SHOW $setting")"
+  check_eq "5: ... and in current_setting()" "********" "$(as_role lp_monitor -c "SELECT current_setting('$setting')")"
+  check_eq "5: ... and pg_settings has no row of it" "0" \
+    "$(as_role lp_monitor -c "SELECT count(*) FROM pg_settings WHERE name = '$setting'")"
+  check "5: ... nor SHOW ALL" bash -c '! grep -q "$1" <<<"$2"' _ "$setting" "$(as_role lp_monitor -c "SHOW ALL")"
+done
+check_eq "5: the application role cannot read the secret (42501)" "42501" \
+  "$(PGUSER=lp_app sqlstate_of "$db" "SHOW pg_tenant.context_secret")"
+check_eq "5: a superuser sees it" "$secret" "$(q "$db" "SHOW pg_tenant.context_secret")"
+log=$(q "$db" "SELECT current_setting('data_directory')")/$(q "$db" "SELECT coalesce(pg_current_logfile(), '')")
+if [ -f "$log" ]; then
+  check "5: the reload's 'parameter changed' log line masks the secret" bash -c '! grep -q "hunter2-password" "$1"' _ "$log"
+fi
+q "$db" "ALTER SYSTEM RESET pg_tenant.redis_url" >/dev/null
+q "$db" "ALTER SYSTEM RESET pg_tenant.context_secret" >/dev/null
+q "$db" "SELECT pg_reload_conf()" >/dev/null
+q "$db" "ALTER ROLE lp_signed RESET ALL" >/dev/null
+
+check_eq "no lp_ role is superuser at the end" "" "$(superusers)"
+dropdb "$db"
+for role in lp_owner lp_app lp_nobody lp_hook lp_signed lp_monitor; do
+  q postgres "DROP OWNED BY $role CASCADE" >/dev/null 2>&1
+  q postgres "DROP ROLE IF EXISTS $role" >/dev/null 2>&1
+done
