@@ -35,6 +35,11 @@ DO $$ BEGIN
 DO $$ BEGIN
   CREATE ROLE lp_monitor LOGIN IN ROLE pg_monitor; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
 ALTER ROLE lp_owner NOSUPERUSER; ALTER ROLE lp_hook NOSUPERUSER;
+-- The suite's cluster asks for passwords over TCP.
+DO $$ DECLARE r text; BEGIN
+  FOREACH r IN ARRAY ARRAY['lp_owner', 'lp_app', 'lp_nobody', 'lp_hook', 'lp_signed', 'lp_monitor'] LOOP
+    EXECUTE format('ALTER ROLE %I PASSWORD %L', r, 'lp-test-password');
+  END LOOP; END $$;
 GRANT CREATE ON SCHEMA public TO lp_owner, lp_hook;
 -- A schema the guard does not watch, for the test's own tables.
 CREATE SCHEMA lp_free;
@@ -60,12 +65,12 @@ SQL
 a=$(q "$db" "SELECT id FROM tenant.tenants WHERE slug = 'lp-a'")
 b=$(q "$db" "SELECT id FROM tenant.tenants WHERE slug = 'lp-b'")
 superusers() { q "$db" "SELECT string_agg(rolname, ',' ORDER BY rolname) FROM pg_roles WHERE rolsuper AND rolname LIKE 'lp\_%'"; }
-as_role() { local role=$1; shift; psql -X -At -v ON_ERROR_STOP=1 -U "$role" -d "$db" "$@"; }
+as_role() { local role=$1; shift; PGPASSWORD=lp-test-password psql -X -At -v ON_ERROR_STOP=1 -U "$role" -d "$db" "$@"; }
 
 # --- 1. the tenant key's trigger function, attached by a role with no grants ---------------------
 before_start=$(q "$db" "SELECT pg_postmaster_start_time()")
 for type in bigint text int4 uuid; do
-  state=$(psql -X -At -U lp_nobody -d "$db" -v VERBOSITY=sqlstate 2>&1 <<SQL | sed -nE 's/^(psql:[^ ]* )?ERROR: +([0-9A-Z]{5}).*/\2/p' | head -n 1
+  state=$(PGPASSWORD=lp-test-password psql -X -At -U lp_nobody -d "$db" -v VERBOSITY=sqlstate 2>&1 <<SQL | sed -nE 's/^(psql:[^ ]* )?ERROR: +([0-9A-Z]{5}).*/\2/p' | head -n 1
 CREATE TEMP TABLE lp_mine (tenant_id $type);
 CREATE TRIGGER k AFTER INSERT ON lp_mine FOR EACH ROW EXECUTE FUNCTION tenant._tenant_key_check('tenant_id');
 INSERT INTO lp_mine VALUES ($( [ $type = uuid ] && echo "'$a'" || echo 12345 ));
@@ -77,7 +82,7 @@ SQL
 done
 check_eq "1: the server did not restart" "$before_start" "$(q "$db" "SELECT pg_postmaster_start_time()")"
 # The error names no bytes of the value.
-out=$(psql -X -At -U lp_nobody -d "$db" 2>&1 <<'SQL'
+out=$(PGPASSWORD=lp-test-password psql -X -At -U lp_nobody -d "$db" 2>&1 <<'SQL'
 CREATE TEMP TABLE lp_mine (tenant_id text);
 CREATE TRIGGER k AFTER INSERT ON lp_mine FOR EACH ROW EXECUTE FUNCTION tenant._tenant_key_check('tenant_id');
 INSERT INTO lp_mine VALUES ('secret-bytes-of-a-row');
@@ -85,7 +90,7 @@ SQL
 )
 check "1: the error shows nothing of the row's value" bash -c '! grep -q "secret-bytes" <<<"$1"' _ "$out"
 # A stranger's trigger on a uuid column holds no lock on the tenant's registry row: purge does not wait.
-psql -X -q -U lp_nobody -d "$db" >/dev/null 2>&1 <<SQL &
+PGPASSWORD=lp-test-password psql -X -q -U lp_nobody -d "$db" >/dev/null 2>&1 <<SQL &
 CREATE TEMP TABLE lp_lock (tenant_id uuid);
 CREATE TRIGGER k AFTER INSERT ON lp_lock FOR EACH ROW EXECUTE FUNCTION tenant._tenant_key_check('tenant_id');
 BEGIN; INSERT INTO lp_lock VALUES ('$b'); SELECT pg_sleep(3); COMMIT;
@@ -98,7 +103,7 @@ check_eq "1: no stranger's lock on a registry row (FOR KEY SHARE): nothing waits
 wait "$locker"
 
 # --- 2. the table owner's code in purge, export and import --------------------------------------
-psql -X -q -v ON_ERROR_STOP=1 -U lp_owner -d "$db" >/dev/null <<'SQL'
+PGPASSWORD=lp-test-password psql -X -q -v ON_ERROR_STOP=1 -U lp_owner -d "$db" >/dev/null <<'SQL'
 CREATE TYPE public.lp_mood AS ENUM ('calm', 'loud');
 CREATE FUNCTION public.lp_mood_json(m public.lp_mood) RETURNS json LANGUAGE plpgsql AS $$
 BEGIN PERFORM public.lp_trap('cast'); RETURN to_json(m::text); END $$;
@@ -140,7 +145,7 @@ check_eq "2: and ALTER ROLE ... SUPERUSER was refused each time" "0" \
 check_eq "2: the other tenant's rows are untouched" "3" \
   "$(q "$db" "BEGIN; SELECT tenant.set('lp-c') IS NULL; SELECT count(*) FROM public.lp_items; COMMIT;" | sed -n 2p)"
 # A deferred trigger of the owner cannot wait for the caller's COMMIT: purge refuses (42501), nothing erased.
-psql -X -q -v ON_ERROR_STOP=1 -U lp_owner -d "$db" >/dev/null <<'SQL'
+PGPASSWORD=lp-test-password psql -X -q -v ON_ERROR_STOP=1 -U lp_owner -d "$db" >/dev/null <<'SQL'
 CREATE FUNCTION public.lp_deferred_trap() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN PERFORM public.lp_trap('deferred ' || TG_OP); RETURN NULL; END $$;
 CREATE CONSTRAINT TRIGGER lp_deferred AFTER DELETE ON public.lp_items DEFERRABLE INITIALLY DEFERRED
@@ -156,7 +161,7 @@ check_eq "2: the deferred trigger never ran as the caller" "0" \
 check_eq "2: no lp_ role became superuser" "" "$(superusers)"
 
 # --- 3. provisioning hooks ------------------------------------------------------------------
-psql -X -q -v ON_ERROR_STOP=1 -U lp_hook -d "$db" >/dev/null <<'SQL'
+PGPASSWORD=lp-test-password psql -X -q -v ON_ERROR_STOP=1 -U lp_hook -d "$db" >/dev/null <<'SQL'
 CREATE TABLE lp_free.lp_hook_rows (tenant uuid);
 CREATE FUNCTION public.lp_hook_deferred() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN PERFORM public.lp_trap('hook deferred'); RETURN NULL; END $$;
@@ -214,7 +219,7 @@ q "$db" "CREATE FUNCTION public.lp_in_tenant() RETURNS text LANGUAGE sql SET pg_
 check_eq "4: a function's SET clause enters no tenant" "refused or empty" \
   "$(r=$(as_role lp_signed -c "SELECT public.lp_in_tenant()" 2>/dev/null); [ -z "$r" ] || [ "$r" = "|0" ] && echo "refused or empty" || echo "$r")"
 check_eq "4: set_config of the hidden signed setting is refused (42501)" "42501" \
-  "$(PGUSER=lp_signed sqlstate_of "$db" "SELECT set_config('pg_tenant.signed_tenant_id', '$c', false)")"
+  "$(PGPASSWORD=lp-test-password PGUSER=lp_signed sqlstate_of "$db" "SELECT set_config('pg_tenant.signed_tenant_id', '$c', false)")"
 check_eq "4: a signed token enters the tenant" "$c|20000" \
   "$(as_role lp_signed -c "BEGIN" -c "SELECT tenant.set_signed('$token') IS NOT NULL" -c "SELECT tenant.current_id() || '|' || count(*) FROM public.lp_items" -c "COMMIT" | sed -n 3p)"
 parallel="SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0;
@@ -241,7 +246,7 @@ for setting in pg_tenant.context_secret pg_tenant.redis_url; do
   check "5: ... nor SHOW ALL" bash -c '! grep -q "$1" <<<"$2"' _ "$setting" "$(as_role lp_monitor -c "SHOW ALL")"
 done
 check_eq "5: the application role cannot read the secret (42501)" "42501" \
-  "$(PGUSER=lp_app sqlstate_of "$db" "SHOW pg_tenant.context_secret")"
+  "$(PGPASSWORD=lp-test-password PGUSER=lp_app sqlstate_of "$db" "SHOW pg_tenant.context_secret")"
 check_eq "5: a superuser sees it" "$secret" "$(q "$db" "SHOW pg_tenant.context_secret")"
 log=$(q "$db" "SELECT current_setting('data_directory')")/$(q "$db" "SELECT coalesce(pg_current_logfile(), '')")
 if [ -f "$log" ]; then
