@@ -90,8 +90,12 @@ Event::Event(FunctionCallInfo fcinfo) {
       }
       case T_AlterObjectSchemaStmt: {
         auto *move = reinterpret_cast<AlterObjectSchemaStmt *>(tree);
-        if (move->objectType == OBJECT_TABLE && move->relation != nullptr)
-          moved_relid_ = get_relname_relid(move->relation->relname, get_namespace_oid(move->newschema, false));
+        // ALTER TABLE IF EXISTS ... SET SCHEMA of a missing table (and schema) is a NOTICE in
+        // PostgreSQL: a missing schema means nothing moved, never an error of the door.
+        if (move->objectType == OBJECT_TABLE && move->relation != nullptr) {
+          const Oid schema = get_namespace_oid(move->newschema, true);
+          moved_relid_ = OidIsValid(schema) ? get_relname_relid(move->relation->relname, schema) : InvalidOid;
+        }
         break;
       }
       case T_RuleStmt:

@@ -52,4 +52,17 @@ psql -X -q -d $db -c "SET client_min_messages = debug1" -c "CREATE TABLE public.
 check_eq "a refused CREATE TABLE stops at the guard (TN004)" "guard" "$(steps "$log" ddl_command_end)"
 check "... with TN004" grep -q "has no tenant column" "$log"
 rm -f "$log"
+
+# The door never turns a statement PostgreSQL accepts into an error (issue 19, item 13): IF EXISTS
+# forms naming a table (and a schema) that do not exist are NOTICEs, guard on or off.
+for enforce in error off; do
+  for statement in "ALTER TABLE IF EXISTS public.door_nothing SET SCHEMA door_no_schema" \
+                   "ALTER TABLE IF EXISTS public.door_nothing RENAME TO door_still_nothing" \
+                   "ALTER TABLE IF EXISTS public.door_nothing RENAME COLUMN a TO b" \
+                   "ALTER TABLE IF EXISTS public.door_nothing ADD COLUMN c int" \
+                   "DROP TABLE IF EXISTS public.door_nothing"; do
+    check_eq "enforce=$enforce: '$statement' is accepted as PostgreSQL accepts it" "no error" \
+      "$(sqlstate_of $db "SET pg_tenant.enforce = $enforce; $statement")"
+  done
+done
 dropdb $db
