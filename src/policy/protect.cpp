@@ -154,6 +154,14 @@ Oid RelArgument(FunctionCallInfo fcinfo) {
   return PG_GETARG_OID(0);
 }
 
+// The same, for functions that work on the relation: a regclass naming none (0, a dropped
+// table's oid) is 42P01, never a failed cache look-up (XX000).
+Oid ExistingRelArgument(FunctionCallInfo fcinfo) {
+  const Oid relid = RelArgument(fcinfo);
+  (void)spi::RelationOwner(relid);
+  return relid;
+}
+
 // Returns the protected tables as a set of regclass.
 Datum ReturnRelations(FunctionCallInfo fcinfo, const std::vector<Oid> &relids) {
   PgCall([&] {
@@ -260,14 +268,14 @@ using namespace pg_tenant::policy;
 
 // tenant.protect(rel regclass, tenant_column name) returns setof regclass
 PG_TENANT_FUNCTION(pg_tenant_protect) {
-  Oid relid = RelArgument(fcinfo);
+  Oid relid = ExistingRelArgument(fcinfo);
   std::string column = NameArgument(fcinfo, 1);
   return ReturnRelations(fcinfo, Protect(relid, column));
 }
 
 // tenant.policy_sql(rel regclass, tenant_column name) returns text
 PG_TENANT_FUNCTION(pg_tenant_policy_sql) {
-  Oid relid = RelArgument(fcinfo);
+  Oid relid = ExistingRelArgument(fcinfo);
   std::string column = NameArgument(fcinfo, 1);
   Walk walk{nullptr, false, {}, {}};
   walk.Run(relid, column, InvalidOid);
@@ -321,7 +329,7 @@ PG_TENANT_FUNCTION(pg_tenant_unprotect) {
 // inheritance children, recursively (each after its parent).
 PG_TENANT_FUNCTION(pg_tenant_table_tree) {
   std::vector<Oid> relids;
-  for (const TreeNode &node : TableTree(RelArgument(fcinfo))) relids.push_back(node.relid);
+  for (const TreeNode &node : TableTree(ExistingRelArgument(fcinfo))) relids.push_back(node.relid);
   return ReturnRelations(fcinfo, relids);
 }
 

@@ -257,6 +257,12 @@ q "$db" "ALTER SYSTEM RESET pg_tenant.context_secret" >/dev/null
 q "$db" "SELECT pg_reload_conf()" >/dev/null
 q "$db" "ALTER ROLE lp_signed RESET ALL" >/dev/null
 
+# --- 11. a regclass naming no relation is 42P01, never XX000 -----------------------------------
+for f in "tenant.protect(123456789::regclass)" "tenant.policy_sql(123456789::regclass)" \
+         "tenant._table_tree(123456789::regclass)" "tenant.protect(0::regclass)" "tenant.policy_sql(0::regclass)"; do
+  check_eq "11: $f is 42P01" "42P01" "$(sqlstate_of "$db" "SELECT * FROM $f")"
+done
+
 check_eq "no lp_ role is superuser at the end" "" "$(superusers)"
 dropdb "$db"
 for role in lp_owner lp_app lp_nobody lp_hook lp_signed lp_monitor; do
