@@ -24,15 +24,17 @@ const char *ShownSecret(const char *value) noexcept {
   return kMask;
 }
 
-char *MaskedSecretMessage(const char *message) noexcept {
-  if (message == nullptr || strncmp(message, "parameter \"pg_tenant.", 21) != 0) return nullptr;
+char *MaskedSecretMessage(const ErrorData *entry) noexcept {
+  if (entry->message_id == nullptr || entry->message == nullptr ||
+      strcmp(entry->message_id, "parameter \"%s\" changed to \"%s\"") != 0)
+    return nullptr;
   for (const char *name : kSecretSettings) {
-    char prefix[96];
-    snprintf(prefix, sizeof(prefix), "parameter \"%s\" changed to ", name);
-    if (strncmp(message, prefix, strlen(prefix)) != 0) continue;
-    const size_t size = strlen(prefix) + sizeof(kMask) + 2;
+    char quoted[64];
+    snprintf(quoted, sizeof(quoted), "\"%s\"", name);
+    if (strstr(entry->message, quoted) == nullptr) continue;
+    const size_t size = strlen(quoted) + sizeof(kMask) + 32;
     auto *masked = static_cast<char *>(MemoryContextAllocExtended(CurrentMemoryContext, size, MCXT_ALLOC_NO_OOM));
-    if (masked != nullptr) snprintf(masked, size, "%s\"%s\"", prefix, kMask);
+    if (masked != nullptr) snprintf(masked, size, "parameter %s changed to \"%s\"", quoted, kMask);
     return masked;
   }
   return nullptr;

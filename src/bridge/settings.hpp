@@ -49,10 +49,10 @@ bool CheckSecretSetting(const char *name, const char *what, const char *hint, co
 // code reads the variable, never the shown value.
 const char *ShownSecret(const char *value) noexcept;
 
-// A server log message that would print a secret setting's value (PostgreSQL's "parameter ...
-// changed to ..." on reload): the same message with the value masked, or nullptr. For the
-// emit_log_hook.
-char *MaskedSecretMessage(const char *message) noexcept;
+// A server log entry that would print a secret setting's value (PostgreSQL's "parameter ...
+// changed to ..." on reload, matched by its untranslated format, whatever lc_messages is): the
+// message with the value masked, or nullptr. For the emit_log_hook.
+char *MaskedSecretMessage(const ErrorData *entry) noexcept;
 
 // For pure parsers that hold no resources (jsonb_in, the raw SQL parser): runs fn, and a
 // PostgreSQL error it raises is flushed and reported as false. Never for anything that takes

@@ -113,28 +113,20 @@ Oid ExtensionOwner(Session &spi) {
   return ToOid(rows[0].at(0));
 }
 
-AsRole::AsRole(Oid role) {
+AsRole::AsRole(Oid role, int extra_context) {
   GetUserIdAndSecContext(&saved_user_, &saved_context_);
-  SetUserIdAndSecContext(role, saved_context_ | SECURITY_LOCAL_USERID_CHANGE);
+  SetUserIdAndSecContext(role, saved_context_ | SECURITY_LOCAL_USERID_CHANGE | extra_context);
 }
 
 AsRole::~AsRole() { SetUserIdAndSecContext(saved_user_, saved_context_); }
 
-RestrictedAs::RestrictedAs(Oid role) {
-  GetUserIdAndSecContext(&saved_user_, &saved_context_);
-  SetUserIdAndSecContext(role, saved_context_ | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-  try {
-    nest_level_ = PgCall([] { return NewGUCNestLevel(); });
-  } catch (...) {
-    SetUserIdAndSecContext(saved_user_, saved_context_);
-    throw;
-  }
-}
+RestrictedAs::RestrictedAs(Oid role)
+    : role_(role, SECURITY_RESTRICTED_OPERATION), nest_level_(PgCall([] { return NewGUCNestLevel(); })) {}
 
 RestrictedAs::~RestrictedAs() {
-  // While an error unwinds, the transaction's (or subtransaction's) abort pops the GUC level.
+  // While an error unwinds, the transaction's (or subtransaction's) abort pops the GUC level;
+  // role_ then gives the caller's identity back.
   if (std::uncaught_exceptions() == 0) AtEOXact_GUC(false, nest_level_);
-  SetUserIdAndSecContext(saved_user_, saved_context_);
 }
 
 Oid RelationOwner(Oid relid) {

@@ -56,10 +56,11 @@ Oid ToOid(const Value &value);
 Oid ExtensionOwner(Session &spi);
 
 // Runs fn as another role (SetUserIdAndSecContext), restoring the caller's identity after.
-// A PostgreSQL error aborts the transaction, which restores it too.
+// A PostgreSQL error aborts the transaction, which restores it too. extra_context adds
+// security-context flags (RestrictedAs).
 class AsRole {
  public:
-  explicit AsRole(Oid role);
+  explicit AsRole(Oid role, int extra_context = 0);
   ~AsRole();
   AsRole(const AsRole &) = delete;
   AsRole &operator=(const AsRole &) = delete;
@@ -85,8 +86,7 @@ class RestrictedAs {
   RestrictedAs &operator=(const RestrictedAs &) = delete;
 
  private:
-  Oid saved_user_;
-  int saved_context_;
+  AsRole role_;  // made first, restored last: after the GUC level is popped
   int nest_level_;
 };
 

@@ -12,7 +12,6 @@
 using namespace pg_tenant;
 using bridge::PgCall;
 
-
 // tenant._run_create_hooks(tenant uuid): each hook of tenant.create_hooks, lowest priority
 // first (then by name), as its owner in a security-restricted operation, with the new tenant as
 // the context. An error in a hook aborts tenant.create() and with it everything of the tenant. A

@@ -17,6 +17,7 @@
 // transaction's snapshot is a serialization failure, never an orphan.
 #include "bridge/bridge.hpp"
 #include "bridge/cache.hpp"
+#include "bridge/spi.hpp"
 
 #include "citus/citus.hpp"
 #include "policy/protection.hpp"
@@ -70,14 +71,6 @@ SPIPlanPtr ErasePlanFor(Oid relid, bool update, const char *sql) {
   entry->sql = MemoryContextStrdup(erase_context, sql);
   entry->plan = plan;
   return plan;
-}
-
-Oid RelOwner(Oid relid) {
-  HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-  if (!HeapTupleIsValid(tuple)) elog(ERROR, "cache lookup failed for relation %u", relid);
-  Oid owner = reinterpret_cast<Form_pg_class>(GETSTRUCT(tuple))->relowner;
-  ReleaseSysCache(tuple);
-  return owner;
 }
 
 // Runs a prepared plan as owner (FORCE ROW LEVEL SECURITY off, as RI triggers run), with RI's
@@ -156,7 +149,7 @@ void Check(FunctionCallInfo fcinfo) {
     if (plan == nullptr || SPI_keepplan(plan) != 0) elog(ERROR, "could not prepare the tenant key check (%d)", SPI_result);
     check_plan = plan;
   }
-  RunAs(RelOwner(tenants), check_plan, key, false, 1);
+  RunAs(spi::RelationOwner(tenants), check_plan, key, false, 1);
   const bool found = SPI_processed > 0;
   SPI_finish();
   if (!found)
@@ -223,7 +216,7 @@ void Erase(FunctionCallInfo fcinfo) {
                                         quote_identifier(columns[i]))
                              : psprintf("DELETE FROM %s WHERE %s OPERATOR(pg_catalog.=) $1", table, quote_identifier(columns[i]));
     SPIPlanPtr plan = ErasePlanFor(relids[i], update, sql);
-    RunAs(RelOwner(relids[i]), plan, key, true, update ? 1 : 0);
+    RunAs(spi::RelationOwner(relids[i]), plan, key, true, update ? 1 : 0);
     if (update && SPI_processed > 0)
       ereport(ERROR, (errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
                       errmsg("cannot change the id of tenant %s: table %s has rows of it", UuidText(key), table),

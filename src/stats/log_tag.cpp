@@ -42,7 +42,7 @@ char *Tagged(const char *head, const char *separator, const char *value, const c
 void TagLogEntry(ErrorData *edata) noexcept {
   if (previous_emit_log_hook != nullptr) previous_emit_log_hook(edata);
   // A reload that changes a secret setting must not print it (bridge/settings.hpp).
-  if (char *masked = bridge::MaskedSecretMessage(edata->message)) edata->message = masked;
+  if (char *masked = bridge::MaskedSecretMessage(edata)) edata->message = masked;
   if (log_tenant == kLogOff || !edata->output_to_server) return;
   const pg_uuid_t *tenant = context::UnvalidatedTenant();
   if (tenant == nullptr) tenant = StatementTenant();
