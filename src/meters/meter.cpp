@@ -8,6 +8,8 @@
 #include "meters/meter.hpp"
 #include "meters/lease.hpp"
 
+#include <algorithm>
+
 #include "citus/citus.hpp"
 
 #include "bridge/bridge.hpp"
@@ -68,6 +70,10 @@ struct ShareEntry {
 struct MeterShared {
   LWLock *lock;  // guards both tables' structure (shared for counting, exclusive to add or remove)
   bool loaded;   // the worker loaded tenant.meter_counts since shared memory was created
+  // 0.10.0: no idempotency key was made before this (guarded by the keys' lock): a full table is
+  // swept for expired keys only when one can have expired, so a tenant at its share cannot make
+  // every keyed call of every tenant scan the table.
+  TimestampTz oldest_key;
   // 0.9.0: every window that ended by then is in tenant.meter_counts for good (the start of the
   // last committed flush; 0 before the first). Written by the worker only.
   pg_atomic_uint64 flushed_until;
@@ -102,7 +108,10 @@ struct AlertQueue {
 // tenant, resource, key) for pg_tenant.idempotency_horizon with the answer it got, in a shared
 // hash of pg_tenant.max_idempotency_keys entries (its own LWLock). A repeated key counts
 // nothing and gets the same answer; while the first call of a key is counting (microseconds),
-// a second one waits for its answer.
+// a second one waits for its answer. 0.10.0: a tenant holds at most
+// pg_tenant.max_idempotency_keys_per_tenant of them (the meters' share rule, its own share
+// table under the keys' lock), and a key is as old as it is: the horizon in force decides when
+// it is forgotten, so a horizon shortened on reload frees keys at once.
 constexpr size_t kMostKeyBytes = 64;
 
 struct OnceKey {  // hashed as bytes: always fully zeroed before filling
@@ -114,7 +123,7 @@ struct OnceKey {  // hashed as bytes: always fully zeroed before filling
 
 struct OnceEntry {
   OnceKey key;
-  TimestampTz expires;
+  TimestampTz made;
   int pid;       // the backend counting it, 0 once answered
   bool counted;  // the answer: counted, or refused at the limit
   uint64 used;   // the count the first call got back
@@ -136,6 +145,7 @@ uint64 redis_url_version = 0;
 
 int max_meters = 10000;
 int max_idempotency_keys = 10000;
+int max_idempotency_keys_per_tenant = 1000;
 int idempotency_horizon_s = 300;
 int max_meters_per_tenant = 64;
 int flush_interval_ms = 1000;
@@ -145,6 +155,7 @@ MeterShared *shared = nullptr;
 AlertQueue *alert_queue = nullptr;
 LWLock *once_lock = nullptr;
 HTAB *once_table = nullptr;
+HTAB *once_share_table = nullptr;
 HTAB *meter_table = nullptr;
 HTAB *share_table = nullptr;
 shmem_request_hook_type previous_shmem_request = nullptr;
@@ -153,7 +164,8 @@ shmem_startup_hook_type previous_shmem_startup = nullptr;
 Size SharedSize() {
   return MAXALIGN(sizeof(MeterShared)) + MAXALIGN(sizeof(AlertQueue)) +
          hash_estimate_size(max_meters, sizeof(MeterEntry)) + hash_estimate_size(max_meters, sizeof(ShareEntry)) +
-         hash_estimate_size(max_idempotency_keys, sizeof(OnceEntry));
+         hash_estimate_size(max_idempotency_keys, sizeof(OnceEntry)) +
+         hash_estimate_size(max_idempotency_keys, sizeof(ShareEntry));
 }
 
 void RequestSharedMemory() noexcept {
@@ -170,6 +182,7 @@ void StartSharedMemory() noexcept {
   if (!found) {
     shared->lock = &(GetNamedLWLockTranche("pg_tenant"))->lock;
     shared->loaded = false;
+    shared->oldest_key = 0;
     pg_atomic_init_u64(&shared->flushed_until, 0);
   }
   alert_queue = static_cast<AlertQueue *>(ShmemInitStruct("pg_tenant usage alerts", sizeof(AlertQueue), &found));
@@ -189,6 +202,10 @@ void StartSharedMemory() noexcept {
   info.entrysize = sizeof(OnceEntry);
   once_table = ShmemInitHash("pg_tenant idempotency keys", max_idempotency_keys, max_idempotency_keys, &info,
                              HASH_ELEM | HASH_BLOBS);
+  info.keysize = sizeof(ShareKey);
+  info.entrysize = sizeof(ShareEntry);
+  once_share_table = ShmemInitHash("pg_tenant idempotency key shares", max_idempotency_keys, max_idempotency_keys,
+                                   &info, HASH_ELEM | HASH_BLOBS);
   once_lock = &(GetNamedLWLockTranche("pg_tenant"))[1].lock;
   LWLockRelease(AddinShmemInitLock);
 }
@@ -206,7 +223,11 @@ struct Count {
 // The most a counter holds: it is read back as a bigint.
 constexpr uint64 kMostUsed = static_cast<uint64>(std::numeric_limits<int64>::max());
 
-ShareKey ShareOf(const MeterKey &key) {
+// The share rule, one definition for every shared table with a per-tenant share (meters,
+// idempotency keys): shares counts the entries each tenant of a database holds in its table.
+// The caller holds the table's lock exclusively.
+template <typename Key>
+ShareKey ShareOf(const Key &key) {
   ShareKey share;
   memset(&share, 0, sizeof(share));
   share.database = key.database;
@@ -214,12 +235,31 @@ ShareKey ShareOf(const MeterKey &key) {
   return share;
 }
 
+bool ShareFull(HTAB *shares, const ShareKey &tenant, int most) {
+  auto *share = static_cast<ShareEntry *>(hash_search(shares, &tenant, HASH_FIND, nullptr));
+  return share != nullptr && share->entries >= most;
+}
+
+// An entry of the tenant was added to the table.
+void TakeShare(HTAB *shares, const ShareKey &tenant) {
+  bool found;
+  auto *share = static_cast<ShareEntry *>(hash_search(shares, &tenant, HASH_ENTER_NULL, &found));
+  if (share == nullptr) return;  // as many shares as entries: cannot happen
+  if (!found) share->entries = 0;
+  ++share->entries;
+}
+
+// An entry of the tenant was removed from the table.
+void GiveShareBack(HTAB *shares, const ShareKey &tenant) {
+  auto *share = static_cast<ShareEntry *>(hash_search(shares, &tenant, HASH_FIND, nullptr));
+  if (share != nullptr && --share->entries <= 0) hash_search(shares, &tenant, HASH_REMOVE, nullptr);
+}
+
 // Adds the entry of key, within the tenant's share and the table's size; the caller holds the
 // lock exclusively. nullptr with *refusal set when there is no room.
 MeterEntry *AddEntry(const MeterKey &key, Period period, Outcome *refusal) {
   const ShareKey share_key = ShareOf(key);
-  auto *share = static_cast<ShareEntry *>(hash_search(share_table, &share_key, HASH_FIND, nullptr));
-  if (share != nullptr && share->entries >= max_meters_per_tenant) {
+  if (ShareFull(share_table, share_key, max_meters_per_tenant)) {
     *refusal = Outcome::kShareFull;
     return nullptr;
   }
@@ -236,11 +276,7 @@ MeterEntry *AddEntry(const MeterKey &key, Period period, Outcome *refusal) {
   entry->period = static_cast<int32>(period);
   pg_atomic_init_u64(&entry->used, 0);
   pg_atomic_init_u64(&entry->pending, 0);
-  if (share == nullptr) {
-    share = static_cast<ShareEntry *>(hash_search(share_table, &share_key, HASH_ENTER_NULL, &found));
-    if (share != nullptr && !found) share->entries = 0;
-  }
-  if (share != nullptr) ++share->entries;
+  TakeShare(share_table, share_key);
   return entry;
 }
 
@@ -248,9 +284,7 @@ MeterEntry *AddEntry(const MeterKey &key, Period period, Outcome *refusal) {
 // exclusively.
 void RemoveEntry(const MeterKey &key) {
   if (hash_search(meter_table, &key, HASH_REMOVE, nullptr) == nullptr) return;
-  const ShareKey share_key = ShareOf(key);
-  auto *share = static_cast<ShareEntry *>(hash_search(share_table, &share_key, HASH_FIND, nullptr));
-  if (share != nullptr && --share->entries <= 0) hash_search(share_table, &share_key, HASH_REMOVE, nullptr);
+  GiveShareBack(share_table, ShareOf(key));
 }
 
 // Plain C: no C++ object is alive here, and nothing in it can ereport but lock bookkeeping.
@@ -284,18 +318,43 @@ Count CountIn(const MeterKey &key, Period period, uint64 amount, bool limited, u
 
 // --- idempotency keys (shared memory) ---------------------------------------------------------
 
-enum class OnceState { kNew, kAnswered, kBusy, kFull };
+enum class OnceState { kNew, kAnswered, kBusy, kFull, kShareFull };
+
+TimestampTz Horizon() { return static_cast<TimestampTz>(idempotency_horizon_s) * USECS_PER_SEC; }
+
+// Removes a key and gives its place back to its tenant's share; the caller holds the keys' lock.
+void DropOnce(const OnceKey &key) {
+  if (hash_search(once_table, &key, HASH_REMOVE, nullptr) != nullptr) GiveShareBack(once_share_table, ShareOf(key));
+}
+
+// Drops every key older than the horizon, unless none can be: then nothing is scanned. The
+// caller holds the keys' lock exclusively.
+void DropExpiredOnce(TimestampTz now) {
+  if (shared->oldest_key > now - Horizon()) return;
+  TimestampTz oldest = now;
+  HASH_SEQ_STATUS status;
+  hash_seq_init(&status, once_table);
+  OnceEntry *old;
+  while ((old = static_cast<OnceEntry *>(hash_seq_search(&status))) != nullptr) {
+    if (old->made <= now - Horizon())
+      DropOnce(old->key);  // removing the entry just returned is allowed during a scan
+    else
+      oldest = std::min(oldest, old->made);
+  }
+  shared->oldest_key = oldest;
+}
 
 // Plain C under the keys' lock. kNew: an entry pending for this backend was made; kAnswered:
 // *seen is the first call's answer; kBusy: another backend is counting it; kFull: every entry is
-// younger than the horizon. An expired entry, or one left pending by a backend that is gone, is
-// dropped first.
+// younger than the horizon; kShareFull: the tenant holds its whole share of them. An expired
+// entry, or one left pending by a backend that is gone, is dropped first.
 OnceState ClaimOnce(const OnceKey &key, int64 amount, OnceEntry *seen) {
   LWLockAcquire(once_lock, LW_EXCLUSIVE);
   const TimestampTz now = GetCurrentTimestamp();
   auto *entry = static_cast<OnceEntry *>(hash_search(once_table, &key, HASH_FIND, nullptr));
-  if (entry != nullptr && (entry->expires <= now || (entry->pid != 0 && BackendPidGetProc(entry->pid) == nullptr))) {
-    hash_search(once_table, &key, HASH_REMOVE, nullptr);
+  if (entry != nullptr &&
+      (entry->made <= now - Horizon() || (entry->pid != 0 && BackendPidGetProc(entry->pid) == nullptr))) {
+    DropOnce(key);
     entry = nullptr;
   }
   if (entry != nullptr) {
@@ -303,12 +362,13 @@ OnceState ClaimOnce(const OnceKey &key, int64 amount, OnceEntry *seen) {
     LWLockRelease(once_lock);
     return seen->pid != 0 ? OnceState::kBusy : OnceState::kAnswered;
   }
-  if (hash_get_num_entries(once_table) >= max_idempotency_keys) {  // make room: drop every expired key
-    HASH_SEQ_STATUS status;
-    hash_seq_init(&status, once_table);
-    OnceEntry *old;
-    while ((old = static_cast<OnceEntry *>(hash_seq_search(&status))) != nullptr)
-      if (old->expires <= now) hash_search(once_table, &old->key, HASH_REMOVE, nullptr);
+  const ShareKey share_key = ShareOf(key);
+  if (hash_get_num_entries(once_table) >= max_idempotency_keys ||
+      ShareFull(once_share_table, share_key, max_idempotency_keys_per_tenant))
+    DropExpiredOnce(now);  // make room
+  if (ShareFull(once_share_table, share_key, max_idempotency_keys_per_tenant)) {
+    LWLockRelease(once_lock);
+    return OnceState::kShareFull;
   }
   bool found;
   entry = hash_get_num_entries(once_table) < max_idempotency_keys
@@ -318,7 +378,8 @@ OnceState ClaimOnce(const OnceKey &key, int64 amount, OnceEntry *seen) {
     LWLockRelease(once_lock);
     return OnceState::kFull;
   }
-  entry->expires = now + static_cast<TimestampTz>(idempotency_horizon_s) * USECS_PER_SEC;
+  TakeShare(once_share_table, share_key);
+  entry->made = now;
   entry->pid = MyProcPid;
   entry->counted = false;
   entry->used = 0;
@@ -337,7 +398,7 @@ void SettleOnce(const OnceKey &key, bool answered, bool counted, uint64 used) {
       entry->used = used;
       entry->pid = 0;
     } else {
-      hash_search(once_table, &key, HASH_REMOVE, nullptr);
+      DropOnce(key);
     }
   }
   LWLockRelease(once_lock);
@@ -534,6 +595,13 @@ pg_noinline Count CountOnceInShmem(const MeterKey &key, const OnceKey &once, Per
                       ") keys are younger than pg_tenant.idempotency_horizon (" +
                       std::to_string(idempotency_horizon_s) + " s).",
                   "Raise pg_tenant.max_idempotency_keys (restart) or shorten pg_tenant.idempotency_horizon.");
+    if (state == OnceState::kShareFull)
+      throw Error(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED, "the tenant holds its whole share of the idempotency keys",
+                  "pg_tenant.max_idempotency_keys_per_tenant (" + std::to_string(max_idempotency_keys_per_tenant) +
+                      ") of its keys are younger than pg_tenant.idempotency_horizon (" +
+                      std::to_string(idempotency_horizon_s) + " s).",
+                  "Repeat keys already used, raise pg_tenant.max_idempotency_keys_per_tenant or shorten "
+                  "pg_tenant.idempotency_horizon.");
     // kBusy: the same key's first call is counting in another backend.
     if (GetCurrentTimestamp() > give_up)
       throw Error(ERRCODE_LOCK_NOT_AVAILABLE, "a meter call with the same idempotency key is still in progress");
@@ -1103,6 +1171,11 @@ void Init() {
                           "Each is kept for pg_tenant.idempotency_horizon; a keyed call finding them all younger is "
                           "refused (53400).",
                           &max_idempotency_keys, 10000, 16, 10000000, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+  DefineCustomIntVariable("pg_tenant.max_idempotency_keys_per_tenant", "Most idempotency keys one tenant may hold at once.",
+                          "Its share of pg_tenant.max_idempotency_keys. A tenant past it is refused (53400); the "
+                          "others are not affected.",
+                          &max_idempotency_keys_per_tenant, 1000, 1, 10000000, PGC_SIGHUP, 0, nullptr, nullptr,
+                          nullptr);
   DefineCustomIntVariable("pg_tenant.idempotency_horizon", "How long a meter call's idempotency key is remembered.",
                           "A repeat within it counts nothing and gets the first call's answer.", &idempotency_horizon_s,
                           300, 1, 7 * 86400, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);

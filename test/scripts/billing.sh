@@ -205,6 +205,48 @@ SQL
 }
 idempotent shmem alpha $a
 
+# 5b. Every tenant has its share of the idempotency keys (0.10.0, issue 19 item 6): one tenant
+# making up keys fills its share (pg_tenant.max_idempotency_keys_per_tenant, default 1,000 of
+# the 10,000), and is refused (53400), while another tenant's keys still count; a horizon
+# shortened on reload forgets the keys older than it at once (on 0.9.0 a key kept the horizon it
+# was made with: the flood kept every tenant out for the old horizon).
+c=00000000-0000-0000-0000-0000000a1e03
+psql -X -q -v ON_ERROR_STOP=1 -d $db >/dev/null <<SQL
+INSERT INTO tenant.tenants (id, name, slug, plan) VALUES ('$c', 'Charlie', 'charlie', 'metered');
+SELECT tenant.set_limit('metered', 'flood', 1000000, 'day');
+SQL
+psql -X -q -v ON_ERROR_STOP=1 -d $db >/dev/null <<'SQL'
+-- tenant, n keys of a prefix: how many counted, then the SQLSTATE of the first refusal (or none).
+CREATE FUNCTION public.flood(t uuid, n int, prefix text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE counted int := 0;
+BEGIN
+  PERFORM tenant.set(t);
+  FOR g IN 1..n LOOP
+    BEGIN
+      PERFORM tenant.meter('flood', 1, prefix || g);
+      counted := counted + 1;
+    EXCEPTION WHEN OTHERS THEN
+      RETURN counted || '|' || SQLSTATE;
+    END;
+  END LOOP;
+  RETURN counted || '|none';
+END $$;
+SQL
+check_eq "keys: a tenant making up 1,100 keys is refused after its share of 1,000 (53400)" "1000|53400" \
+  "$(q $db "SELECT public.flood('$c', 1100, 'made-up-')")"
+check_eq "keys: another tenant's keyed calls still count" "50|none" "$(q $db "SELECT public.flood('$b', 50, 'b-')")"
+check_eq "keys: the refused tenant's repeat of a key it holds still gets its answer (what the limit left)" "999999" \
+  "$(q $db "SELECT tenant.set('$c'); SELECT tenant.meter('flood', 1, 'made-up-1')" | tail -n 1)"
+q $db "ALTER SYSTEM SET pg_tenant.idempotency_horizon = '1s'" >/dev/null; q $db "SELECT pg_reload_conf()" >/dev/null
+# Once the reload is seen and a second has passed, the flood's keys are older than the horizon.
+# (A remembered key answers what its first call left, 999,999; a forgotten one counts again.)
+forgotten() { q $db "SELECT tenant.set('$c'); SELECT tenant.meter('flood', 1, 'made-up-1') < 999999" | tail -n 1; }
+check_eq "keys: a horizon shortened on reload forgets the keys older than it (a key counts again)" "t" \
+  "$(eventually t forgotten)"
+check_eq "keys: and gives the tenant's share back (new keys count)" "100|none" \
+  "$(q $db "SELECT public.flood('$c', 100, 'later-')")"
+q $db "ALTER SYSTEM RESET pg_tenant.idempotency_horizon" >/dev/null; q $db "SELECT pg_reload_conf()" >/dev/null
+
 # 6. The Redis backend: the same levels from Redis's counts, 16 clients.
 if ! command -v redis-server >/dev/null; then
   fail "billing: redis-server is not installed"; exit 0
