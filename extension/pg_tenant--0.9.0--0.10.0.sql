@@ -160,3 +160,18 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-------------------------------------------------------------------------------------------------
+-- The tenant key kept in shape (item 8) -- 0.10.0
+-------------------------------------------------------------------------------------------------
+
+-- The DDL door also hears CREATE [OR REPLACE] TRIGGER, so the guard reads a scoped table's
+-- protection again after one (a tenant_key replaced by a trigger that checks nothing is TN005).
+-- An event trigger's tags cannot be altered: it is made again, as src/ddl/ddl.sql makes it.
+DROP EVENT TRIGGER pg_tenant_ddl_command_end;
+CREATE EVENT TRIGGER pg_tenant_ddl_command_end ON ddl_command_end
+    WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'CREATE SCHEMA', 'ALTER SCHEMA', 'ALTER TABLE',
+                 'CREATE POLICY', 'ALTER POLICY', 'CREATE MATERIALIZED VIEW', 'CREATE RULE',
+                 'CREATE TRIGGER')
+    EXECUTE FUNCTION tenant._on_ddl_command_end();
+ALTER EVENT TRIGGER pg_tenant_ddl_command_end ENABLE ALWAYS;

@@ -13,7 +13,8 @@ CREATE FUNCTION tenant._on_ddl_command_end() RETURNS event_trigger
     AS 'MODULE_PATHNAME', 'pg_tenant_on_ddl_command_end';
 CREATE EVENT TRIGGER pg_tenant_ddl_command_end ON ddl_command_end
     WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'CREATE SCHEMA', 'ALTER SCHEMA', 'ALTER TABLE',
-                 'CREATE POLICY', 'ALTER POLICY', 'CREATE MATERIALIZED VIEW', 'CREATE RULE')
+                 'CREATE POLICY', 'ALTER POLICY', 'CREATE MATERIALIZED VIEW', 'CREATE RULE',
+                 'CREATE TRIGGER')
     EXECUTE FUNCTION tenant._on_ddl_command_end();
 ALTER EVENT TRIGGER pg_tenant_ddl_command_end ENABLE ALWAYS;
 

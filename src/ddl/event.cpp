@@ -101,6 +101,9 @@ Event::Event(FunctionCallInfo fcinfo) {
       case T_RuleStmt:
         rule_relid_ = RangeVarGetRelid(reinterpret_cast<RuleStmt *>(tree)->relation, NoLock, true);
         break;
+      case T_CreateTrigStmt:
+        trigger_relid_ = RangeVarGetRelid(reinterpret_cast<CreateTrigStmt *>(tree)->relation, NoLock, true);
+        break;
       default:
         break;
     }

@@ -65,6 +65,8 @@ class Event {
   const std::string &renamed_schema() const { return renamed_schema_; }
   // CREATE RULE: the table the rule is on.
   Oid rule_relid() const { return rule_relid_; }
+  // CREATE [OR REPLACE] [CONSTRAINT] TRIGGER: the table the trigger is on.
+  Oid trigger_relid() const { return trigger_relid_; }
 
   // SPI for the steps' SQL, with search_path pinned to pg_catalog, pg_temp; opened on first use.
   spi::Session &Spi();
@@ -92,6 +94,7 @@ class Event {
   Oid moved_relid_ = InvalidOid;
   std::string renamed_schema_;
   Oid rule_relid_ = InvalidOid;
+  Oid trigger_relid_ = InvalidOid;
   std::optional<spi::PinnedSearchPath> pinned_;
   std::optional<spi::Session> spi_;
   Oid owner_ = InvalidOid;

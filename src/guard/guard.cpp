@@ -3,7 +3,8 @@
 //    blocks and functions) in a guarded schema must have the tenant column or an exemption; with
 //    auto_protect it is protected at once. A materialized view may not read a scoped table.
 //    After ALTER TABLE / ALTER POLICY on a scoped table its protection is read again (the command
-//    tag says nothing about what changed) and anything protect made that is gone is an error.
+//    tag says nothing about what changed) and anything protect made that is gone is an error;
+//    after CREATE [OR REPLACE] TRIGGER on one too (0.10.0: a replaced tenant_key trigger).
 //  - after a drop: dropping a scoped table's tenant column, tenant key (trigger tenant_key, or
 //    the foreign key of a table protected before 0.9.0) or generated policy.
 // tenant.protect()/unprotect() themselves, extension scripts, and a superuser restoring a dump
@@ -201,13 +202,8 @@ void CheckCommands(ddl::Event &event) {
   }
 }
 
-// ALTER TABLE and ALTER POLICY name their table in the parse tree: check it (and its scoped
-// descendants, which some subcommands recurse to) without running any SQL. Returns false when
-// the statement has another shape, to fall back to the commands.
-bool CheckAlteredTable(const ddl::Event &event) {
-  if (!event.names_altered_table()) return false;
-  const Oid relid = event.altered_relid();
-  if (!OidIsValid(relid)) return true;  // renamed away: nothing left to check by that name
+// A scoped table and its scoped descendants (which some commands recurse to), read again.
+void CheckTableTree(Oid relid) {
   std::vector<Oid> tables;
   PgCall([&] {
     ListCell *cell;
@@ -215,6 +211,15 @@ bool CheckAlteredTable(const ddl::Event &event) {
   });
   for (Oid table : tables)
     if (auto column = policy::ScopedColumn(table)) CheckScopedTable(table, RelationName(table), *column);
+}
+
+// ALTER TABLE and ALTER POLICY name their table in the parse tree: check it (and its scoped
+// descendants, which some subcommands recurse to) without running any SQL. Returns false when
+// the statement has another shape, to fall back to the commands.
+bool CheckAlteredTable(const ddl::Event &event) {
+  if (!event.names_altered_table()) return false;
+  const Oid relid = event.altered_relid();
+  if (OidIsValid(relid)) CheckTableTree(relid);  // else renamed away: nothing left to check by that name
   return true;
 }
 
@@ -328,10 +333,15 @@ void AfterCommand(ddl::Event &event) {
   const bool creates = tag == CMDTAG_CREATE_TABLE || tag == CMDTAG_CREATE_TABLE_AS || tag == CMDTAG_SELECT_INTO;
   const bool alters = tag == CMDTAG_ALTER_TABLE || tag == CMDTAG_ALTER_POLICY;
   if (!creates && !alters && tag != CMDTAG_CREATE_SCHEMA && tag != CMDTAG_CREATE_MATERIALIZED_VIEW &&
-      tag != CMDTAG_CREATE_RULE && tag != CMDTAG_ALTER_SCHEMA)
+      tag != CMDTAG_CREATE_RULE && tag != CMDTAG_ALTER_SCHEMA && tag != CMDTAG_CREATE_TRIGGER)
     return;
   if (Bypassed()) return;
   if (tag == CMDTAG_CREATE_RULE) return CheckRule(event);
+  // CREATE OR REPLACE TRIGGER tenant_key can put a trigger that checks nothing in the key's place.
+  if (tag == CMDTAG_CREATE_TRIGGER) {
+    if (OidIsValid(event.trigger_relid())) CheckTableTree(event.trigger_relid());
+    return;
+  }
   // Before any SQL of the guard's (which pins search_path): a SQL function's body is resolved
   // with the search_path the statement ran with.
   if (tag == CMDTAG_CREATE_MATERIALIZED_VIEW && OidIsValid(event.created_relid()))

@@ -80,7 +80,8 @@ std::vector<std::string> ProtectStatements(const TableState &state) {
         out.push_back("ALTER TABLE " + table + " ADD FOREIGN KEY (" + column +
                       ") REFERENCES tenant.tenants (id) ON DELETE CASCADE");
       else
-        out.push_back("CREATE TRIGGER " + QuoteIdent(TenantKeyTriggerName(state)) + " AFTER INSERT OR UPDATE OF " + column +
+        // OR REPLACE: a trigger that took the key's name (guard off) is put back in shape.
+        out.push_back("CREATE OR REPLACE TRIGGER " + QuoteIdent(TenantKeyTriggerName(state)) + " AFTER INSERT OR UPDATE OF " + column +
                       " ON " + table + " FOR EACH ROW EXECUTE FUNCTION tenant._tenant_key_check(" +
                       QuoteLiteral(state.column) + ")");
     }

@@ -11,7 +11,8 @@
 #  4. a role under require_signed_context entered a tenant through startup options (PGOPTIONS),
 #     ALTER ROLE ... SET or a function's SET clause;
 #  5. pg_monitor members read the signing secret and the Redis password;
-#  7. parallel queries failed in a signed context (TN013 in the workers).
+#  7. parallel queries failed in a signed context (TN013 in the workers);
+#  8. the owner replaced the tenant key in place (CREATE OR REPLACE TRIGGER, DISABLE TRIGGER);
 # Every piece of user code records current_user and tries ALTER ROLE ... SUPERUSER.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -263,6 +264,31 @@ q "$db" "ALTER SYSTEM RESET pg_tenant.redis_url" >/dev/null
 q "$db" "ALTER SYSTEM RESET pg_tenant.context_secret" >/dev/null
 q "$db" "SELECT pg_reload_conf()" >/dev/null
 q "$db" "ALTER ROLE lp_signed RESET ALL" >/dev/null
+
+# --- 8. the owner cannot put a trigger that checks nothing in the tenant key's place -------------
+key_def() { q "$db" "SELECT pg_get_triggerdef(oid) || ' ' || tgenabled::text FROM pg_trigger WHERE tgrelid = 'public.lp_items'::regclass AND tgname = 'tenant_key'"; }
+key_before=$(key_def)
+check "8: the table has its tenant key" test -n "$key_before"
+as_role lp_owner -q -c "CREATE FUNCTION public.lp_noop() RETURNS trigger LANGUAGE plpgsql AS \$\$ BEGIN RETURN NULL; END \$\$" >/dev/null
+while IFS='|' read -r what statement; do
+  check_eq "8: the owner's $what is refused (TN005)" "TN005" \
+    "$(PGPASSWORD=lp-test-password PGUSER=lp_owner sqlstate_of "$db" "$statement")"
+done <<'CASES'
+CREATE OR REPLACE TRIGGER of a no-op function, statement level|CREATE OR REPLACE TRIGGER tenant_key AFTER INSERT ON public.lp_items FOR EACH STATEMENT EXECUTE FUNCTION public.lp_noop()
+CREATE OR REPLACE TRIGGER ... WHEN (false)|CREATE OR REPLACE TRIGGER tenant_key AFTER INSERT OR UPDATE OF tenant_id ON public.lp_items FOR EACH ROW WHEN (false) EXECUTE FUNCTION tenant._tenant_key_check('tenant_id')
+CREATE OR REPLACE TRIGGER ... INSERT only|CREATE OR REPLACE TRIGGER tenant_key AFTER INSERT ON public.lp_items FOR EACH ROW EXECUTE FUNCTION tenant._tenant_key_check('tenant_id')
+CREATE OR REPLACE TRIGGER ... of another column|CREATE OR REPLACE TRIGGER tenant_key AFTER INSERT OR UPDATE OF id ON public.lp_items FOR EACH ROW EXECUTE FUNCTION tenant._tenant_key_check('id')
+DISABLE TRIGGER tenant_key|ALTER TABLE public.lp_items DISABLE TRIGGER tenant_key
+ENABLE REPLICA TRIGGER tenant_key|ALTER TABLE public.lp_items ENABLE REPLICA TRIGGER tenant_key
+CASES
+check_eq "8: the tenant key is as protect made it" "$key_before" "$(key_def)"
+# With the guard off (a superuser's choice), the audit reports the replaced key and protect repairs it.
+q "$db" "SET pg_tenant.enforce = off; CREATE OR REPLACE TRIGGER tenant_key AFTER INSERT ON public.lp_items FOR EACH STATEMENT EXECUTE FUNCTION public.lp_noop()" >/dev/null
+check_eq "8: the audit reports a tenant key replaced by a no-op" "no_tenant_foreign_key" \
+  "$(q "$db" "SELECT rule FROM tenant.audit() WHERE object = 'public.lp_items' AND rule = 'no_tenant_foreign_key'")"
+check_eq "8: tenant.protect() puts the key back" "$key_before" "$(q "$db" "SELECT tenant.protect('public.lp_items')" >/dev/null; key_def)"
+check_eq "8: and the audit is quiet about it" "0" \
+  "$(q "$db" "SELECT count(*) FROM tenant.audit() WHERE object = 'public.lp_items' AND rule = 'no_tenant_foreign_key'")"
 
 # --- 11. a regclass naming no relation is 42P01, never XX000 -----------------------------------
 for f in "tenant.protect(123456789::regclass)" "tenant.policy_sql(123456789::regclass)" \

@@ -41,7 +41,7 @@ TEST(ProtectStatements, BareTableGetsEverythingInOrder) {
   EXPECT_EQ(statements[0], "ALTER TABLE \"public\".\"items\" ALTER COLUMN \"tenant_id\" SET DEFAULT tenant.current_id()");
   EXPECT_EQ(statements[1], "ALTER TABLE \"public\".\"items\" ALTER COLUMN \"tenant_id\" SET NOT NULL");
   EXPECT_EQ(statements[2],
-            "CREATE TRIGGER \"tenant_key\" AFTER INSERT OR UPDATE OF \"tenant_id\" ON \"public\".\"items\" FOR EACH ROW "
+            "CREATE OR REPLACE TRIGGER \"tenant_key\" AFTER INSERT OR UPDATE OF \"tenant_id\" ON \"public\".\"items\" FOR EACH ROW "
             "EXECUTE FUNCTION tenant._tenant_key_check('tenant_id')");
   EXPECT_EQ(statements[3], "CREATE INDEX ON \"public\".\"items\" (\"tenant_id\")");
   EXPECT_EQ(statements[4], "ALTER TABLE \"public\".\"items\" ENABLE ROW LEVEL SECURITY");
