@@ -108,6 +108,26 @@ void RequireOwner(Oid relid, Oid role) {
   }
 }
 
+// The rows a table already holds must name registered tenants, as the tenant key makes every new
+// row do (a foreign key validated them; 0.10.0): protect, and ATTACH PARTITION / INHERIT of an
+// unprotected child, are refused with 23503 otherwise. One query per table, as the extension's
+// owner (who reads tenant.tenants): it reads only the tenant column, a uuid, compared with
+// pg_catalog's operator, so no code of the table's owner runs in it.
+void RequireRegisteredTenants(spi::Session &spi, const TableState &state) {
+  // No key (a distributed registry, or a foreign key that validated them), or a Citus table (its
+  // shards are read on the workers; not validated here).
+  if (state.registry_distributed || state.legacy_foreign_key || state.citus_table) return;
+  const std::string table = QualifiedName(state.schema, state.table);
+  const std::string column = "t." + QuoteIdent(state.column);
+  const auto rows = spi.Query("SELECT " + column + "::pg_catalog.text FROM ONLY " + table + " t WHERE " + column +
+                              " IS NOT NULL AND NOT EXISTS (SELECT 1 FROM tenant.tenants r WHERE r.id "
+                              "OPERATOR(pg_catalog.=) " + column + ") LIMIT 1");
+  if (rows.empty()) return;
+  throw Error(ERRCODE_FOREIGN_KEY_VIOLATION, "table " + table + " has rows of a tenant that is not in tenant.tenants",
+              "Tenant " + rows[0].at(0).value_or("?") + " is not registered.",
+              "Delete those rows, or register their tenants with tenant.create(), before protecting the table.");
+}
+
 // Protects a table and its descendants (execute), or collects the script policy_sql shows,
 // with each child's state predicted from what its parent's DDL does for it.
 struct Walk {
@@ -129,6 +149,7 @@ struct Walk {
       if (execute) {
         ProtectDdlScope scope;
         for (const auto &statement : statements) spi->Run(statement);
+        RequireRegisteredTenants(*spi, t.state);
         spi->Execute(
             "INSERT INTO tenant.scoped_tables AS s (relid, tenant_column, parent) VALUES ($1, $2::pg_catalog.name, NULLIF($3, 0::pg_catalog.oid)::pg_catalog.regclass) "
             "ON CONFLICT (relid) DO UPDATE SET tenant_column = EXCLUDED.tenant_column, parent = EXCLUDED.parent",

@@ -13,6 +13,7 @@
 #  5. pg_monitor members read the signing secret and the Redis password;
 #  7. parallel queries failed in a signed context (TN013 in the workers);
 #  8. the owner replaced the tenant key in place (CREATE OR REPLACE TRIGGER, DISABLE TRIGGER);
+#  9. protect, ATTACH PARTITION and INHERIT let rows of unregistered tenants in with a filled table;
 # Every piece of user code records current_user and tries ALTER ROLE ... SUPERUSER.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -289,6 +290,41 @@ check_eq "8: the audit reports a tenant key replaced by a no-op" "no_tenant_fore
 check_eq "8: tenant.protect() puts the key back" "$key_before" "$(q "$db" "SELECT tenant.protect('public.lp_items')" >/dev/null; key_def)"
 check_eq "8: and the audit is quiet about it" "0" \
   "$(q "$db" "SELECT count(*) FROM tenant.audit() WHERE object = 'public.lp_items' AND rule = 'no_tenant_foreign_key'")"
+
+# --- 9. rows of unregistered tenants do not come in with a filled table ----------------------------
+stranger=00000000-0000-0000-0000-00000000dead
+known=$(q "$db" "SELECT id FROM tenant.tenants ORDER BY id LIMIT 1")
+as_role lp_owner -q >/dev/null <<SQL
+CREATE TABLE public.lp_filled (tenant_id uuid NOT NULL, id int);
+INSERT INTO public.lp_filled VALUES ('$known', 1), ('$stranger', 2);
+CREATE TABLE public.lp_parted (tenant_id uuid NOT NULL, id int) PARTITION BY RANGE (id);
+SELECT tenant.protect('public.lp_parted');
+CREATE TABLE public.lp_part (tenant_id uuid NOT NULL, id int);
+INSERT INTO public.lp_part VALUES ('$known', 1), ('$stranger', 2);
+CREATE TABLE public.lp_base (tenant_id uuid NOT NULL, id int);
+SELECT tenant.protect('public.lp_base');
+CREATE TABLE public.lp_kid (tenant_id uuid NOT NULL, id int);
+INSERT INTO public.lp_kid VALUES ('$known', 1), ('$stranger', 2);
+SQL
+owner_state() { PGPASSWORD=lp-test-password PGUSER=lp_owner sqlstate_of "$db" "$1"; }
+check_eq "9: tenant.protect() of a table holding a row of an unregistered tenant is 23503" "23503" \
+  "$(owner_state "SELECT tenant.protect('public.lp_filled')")"
+check_eq "9: ATTACH PARTITION of such a table is 23503" "23503" \
+  "$(owner_state "ALTER TABLE public.lp_parted ATTACH PARTITION public.lp_part FOR VALUES FROM (0) TO (100)")"
+check_eq "9: INHERIT of such a table is 23503" "23503" "$(owner_state "ALTER TABLE public.lp_kid INHERIT public.lp_base")"
+refusal=$(PGPASSWORD=lp-test-password psql -X -At -U lp_owner -d "$db" -c "SELECT tenant.protect('public.lp_filled')" 2>&1)
+check "9: the error names the table and the tenant" grep -q "lp_filled.*$stranger" <<<"$(tr '\n' ' ' <<<"$refusal")"
+check_eq "9: nothing was protected, linked or lost" "0|0|0|2|2|2" "$(q "$db" "SELECT
+  (SELECT count(*) FROM tenant.scoped_tables WHERE relid IN ('public.lp_filled'::regclass, 'public.lp_part'::regclass, 'public.lp_kid'::regclass))
+  || '|' || (SELECT count(*) FROM pg_inherits WHERE inhrelid IN ('public.lp_part'::regclass, 'public.lp_kid'::regclass))
+  || '|' || (SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public.lp_filled'::regclass)
+  || '|' || (SELECT count(*) FROM public.lp_filled) || '|' || (SELECT count(*) FROM public.lp_part) || '|' || (SELECT count(*) FROM public.lp_kid)")"
+as_role lp_owner -q -c "DELETE FROM public.lp_filled WHERE tenant_id = '$stranger'" -c "DELETE FROM public.lp_part WHERE tenant_id = '$stranger'" \
+  -c "DELETE FROM public.lp_kid WHERE tenant_id = '$stranger'"
+check_eq "9: with only registered tenants' rows, protect, ATTACH and INHERIT work" "no error|no error|no error" \
+  "$(owner_state "SELECT tenant.protect('public.lp_filled')")|$(owner_state "ALTER TABLE public.lp_parted ATTACH PARTITION public.lp_part FOR VALUES FROM (0) TO (100)")|$(owner_state "ALTER TABLE public.lp_kid INHERIT public.lp_base")"
+check_eq "9: ... and the three are protected" "3" \
+  "$(q "$db" "SELECT count(*) FROM tenant.scoped_tables WHERE relid IN ('public.lp_filled'::regclass, 'public.lp_part'::regclass, 'public.lp_kid'::regclass)")"
 
 # --- 11. a regclass naming no relation is 42P01, never XX000 -----------------------------------
 for f in "tenant.protect(123456789::regclass)" "tenant.policy_sql(123456789::regclass)" \
