@@ -175,3 +175,10 @@ CREATE EVENT TRIGGER pg_tenant_ddl_command_end ON ddl_command_end
                  'CREATE TRIGGER')
     EXECUTE FUNCTION tenant._on_ddl_command_end();
 ALTER EVENT TRIGGER pg_tenant_ddl_command_end ENABLE ALWAYS;
+
+-------------------------------------------------------------------------------------------------
+-- Statistics rows for registered tenants only (item 10) -- 0.10.0
+-------------------------------------------------------------------------------------------------
+
+COMMENT ON VIEW tenant.stats IS
+    'top-level statements per tenant in this database (kind tenant, none, other or unregistered): totals since reset, and the current and previous period of pg_tenant.stats_period';

@@ -255,6 +255,14 @@ const TenantRecord *FindBySlug(std::string_view slug) {
   return Remember(fetched);
 }
 
+bool IsRegistered(const pg_uuid_t &id) {
+  try {
+    return FindById(id) != nullptr;
+  } catch (const Error &) {  // ours: the registry is not installed here (a PgError goes on)
+    return false;
+  }
+}
+
 bool CachedSlug(const pg_uuid_t &id, char (&out)[kNameBufferSize]) noexcept {
   if (!tables_ready) return false;
   // A HASH_FIND neither allocates nor raises.

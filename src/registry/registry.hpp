@@ -31,6 +31,10 @@ struct TenantRecord {
 const TenantRecord *FindById(const pg_uuid_t &id);
 const TenantRecord *FindBySlug(std::string_view slug);
 
+// Whether a tenant has this id (FindById); false, not an error, when the registry is not
+// installed in this database. May throw PgError (catalog access).
+bool IsRegistered(const pg_uuid_t &id);
+
 // The slug of a tenant this backend's cache holds, copied into out; false when it holds none.
 // Never reads a table, allocates or raises: for the log hook. The cached record may be stale (a
 // renamed slug shows until the backend's next look-up).

@@ -6,8 +6,14 @@
 // to the error) from a PG_CATCH that re-throws at once. Everything here that PostgreSQL calls is
 // plain C in C++ clothing: no C++ object with a destructor lives across a call that can ereport.
 //
-// Rows: one per tenant, one "none" (statements with no tenant) and one "other" (what evicted
-// tenants did) per database. Beyond pg_tenant.stats_max_tenants tenant rows (plus a margin), the
+// Rows: one per registered tenant, one "none" (statements with no tenant), one "other" (what
+// evicted tenants did) and (0.10.0) one "unregistered" (statements under a tenant id that is not
+// in tenant.tenants: made-up ids take no row of their own, so they cannot evict real tenants or
+// fill top_tenants and the exporter's labels) per database. Whether a new row's tenant is
+// registered is looked up once (the registry's cache, then its index) when the statement ends
+// normally in a live transaction; a statement that fails trusts only the registry's cache. The
+// last unregistered id is remembered until the registry changes (a negative cache: repeating a
+// made-up id costs no look-up). Beyond pg_tenant.stats_max_tenants tenant rows (plus a margin), the
 // rows with the lowest decaying activity score are merged into "other" in one go, so the rows
 // always add up to every statement counted. Saved at clean shutdown to pg_stat/ and loaded (and
 // removed) at start; after a crash there is no file, and a damaged one is skipped and removed.
@@ -15,6 +21,7 @@
 
 #include "bridge/bridge.hpp"
 #include "context/context.hpp"
+#include "registry/registry.hpp"
 #include "stats/counters.hpp"
 
 namespace pg_tenant::stats {
@@ -26,11 +33,12 @@ constexpr const char *kFile = PGSTAT_STAT_PERMANENT_DIRECTORY "/pg_tenant_stats.
 constexpr const char *kTempFile = PGSTAT_STAT_PERMANENT_DIRECTORY "/pg_tenant_stats.stat.tmp";
 constexpr uint32 kFileMagic = 0x50544E53;  // "PTNS"
 constexpr uint32 kFileFormat = 1;
-// Rows kept for "none" and "other" beside the tenant rows (two per database that counts).
+// Rows kept for "none", "other" and "unregistered" beside the tenant rows (three per database
+// that counts).
 constexpr int kReservedRows = 128;
 
-enum Kind : uint8 { kTenant = 0, kNone = 1, kOther = 2 };
-const char *const kKindNames[] = {"tenant", "none", "other"};
+enum Kind : uint8 { kTenant = 0, kNone = 1, kOther = 2, kUnregistered = 3 };
+const char *const kKindNames[] = {"tenant", "none", "other", "unregistered"};
 
 struct StatsKey {  // hashed as bytes: always fully zeroed before filling
   Oid database;
@@ -58,7 +66,7 @@ struct StatsShared {
   LWLock *lock;
   int tenant_rows;  // rows of kind tenant, every database
   int64 evictions;  // tenant rows merged into "other" since shared memory was made
-  int64 dropped;    // statements that found no room at all (more databases than kReservedRows / 2)
+  int64 dropped;    // statements that found no room at all (more databases than kReservedRows / 3)
   uint64 removals;  // rows removed so far (eviction, reset): a backend's memo of a row is valid while it holds
 };
 
@@ -200,11 +208,38 @@ StatsKey memo_key;
 StatsEntry *memo_entry = nullptr;
 uint64 memo_removals = 0;
 
+// How Store may learn whether a tenant is registered: look it up (a statement that ended
+// normally), or only ask the registry's cache (a statement failing: no catalog access then).
+enum class Lookup { kMayRead, kCacheOnly };
+
+// The last tenant id found unregistered, valid while the registry's generation holds.
+bool has_unregistered_memo = false;
+pg_uuid_t unregistered_memo;
+uint64 unregistered_memo_generation = 0;
+
+// Whether the tenant of a statement gets a row of its own: it is in tenant.tenants. No lock held.
+bool Registered(const pg_uuid_t &tenant, Lookup lookup) {
+  char slug[registry::kNameBufferSize];
+  if (registry::CachedSlug(tenant, slug)) return true;
+  if (has_unregistered_memo && unregistered_memo_generation == registry::Generation() &&
+      memcmp(&unregistered_memo, &tenant, sizeof(tenant)) == 0)
+    return false;
+  bool registered = false;
+  if (lookup == Lookup::kMayRead && IsTransactionState())
+    bridge::Guarded([&] { registered = registry::IsRegistered(tenant); });  // a catalog error fails the statement
+  if (!registered && lookup == Lookup::kMayRead) {
+    has_unregistered_memo = true;
+    unregistered_memo = tenant;
+    unregistered_memo_generation = registry::Generation();
+  }
+  return registered;
+}
+
 // Adds one statement to the row of (this database, tenant or none). Takes and releases the lock.
-void Store(const pg_uuid_t *tenant, const Counters &counters) {
+void Store(const pg_uuid_t *tenant, const Counters &counters, Lookup lookup) {
   const TimestampTz now = GetCurrentTimestamp();
   const int64 period = PeriodUs();
-  const StatsKey key = KeyOf(MyDatabaseId, tenant != nullptr ? kTenant : kNone, tenant);
+  StatsKey key = KeyOf(MyDatabaseId, tenant != nullptr ? kTenant : kNone, tenant);
   LWLockAcquire(shared->lock, LW_SHARED);
   StatsEntry *entry = memo_entry != nullptr && memo_removals == shared->removals &&
                               memcmp(&memo_key, &key, sizeof(key)) == 0
@@ -212,6 +247,10 @@ void Store(const pg_uuid_t *tenant, const Counters &counters) {
                           : static_cast<StatsEntry *>(hash_search(table, &key, HASH_FIND, nullptr));
   if (entry == nullptr) {
     LWLockRelease(shared->lock);
+    if (key.kind == kTenant && !Registered(*tenant, lookup)) {
+      key = KeyOf(MyDatabaseId, kUnregistered, nullptr);
+      if (StoreIn(key, counters, now, period)) return;
+    }
     // With the tenant rows at their limit (many tenants come and go), a new tenant does not wait
     // for the exclusive lock: while another backend holds the table, the statement counts in
     // "other" and the tenant's next statement tries again. (The count is read without the lock:
@@ -347,7 +386,7 @@ void CountFailure(QueryDesc *query) {
   Counters c;
   if (!TakeMeasured(query, &c) || !Counting()) return;
   c.errors = 1;
-  Store(tenant, c);
+  Store(tenant, c, Lookup::kCacheOnly);
 }
 
 void OnExecutorStart(QueryDesc *query, int eflags) noexcept {
@@ -377,7 +416,7 @@ void OnExecutorStart(QueryDesc *query, int eflags) noexcept {
       c.errors = 1;
       const pg_uuid_t *tenant = context::UnvalidatedTenant();
       RememberStatementTenant(tenant);
-      Store(tenant, c);
+      Store(tenant, c, Lookup::kCacheOnly);
     }
     PG_RE_THROW();
   }
@@ -444,7 +483,7 @@ void OnExecutorEnd(QueryDesc *query) noexcept {
     const pg_uuid_t *tenant = context::UnvalidatedTenant();
     RememberStatementTenant(tenant);
     Counters c;
-    if (TakeMeasured(query, &c) && Counting()) Store(tenant, c);
+    if (TakeMeasured(query, &c) && Counting()) Store(tenant, c, Lookup::kMayRead);
   }
   if (previous_end != nullptr)
     previous_end(query);
@@ -557,7 +596,7 @@ void LoadFile() {
     const TimestampTz now = GetCurrentTimestamp();
     for (int64 i = 0; i < header.rows; ++i) {
       Row &saved = rows[i];
-      if (saved.key.kind > kOther) continue;
+      if (saved.key.kind > kUnregistered) continue;
       bool found;
       StatsEntry *entry = EnterRow(saved.key, now, &found);  // a smaller limit now: evicts as it goes
       if (entry == nullptr) continue;

@@ -19,8 +19,9 @@ CREATE FUNCTION tenant._stats()
     LANGUAGE c VOLATILE PARALLEL RESTRICTED
     AS 'MODULE_PATHNAME', 'pg_tenant_stats';
 
--- One row per tenant that ran statements in this database (kind 'tenant'), one for statements
--- with no tenant ('none') and one for what evicted tenants did ('other'): the rows add up to
+-- One row per registered tenant that ran statements in this database (kind 'tenant'), one for
+-- statements with no tenant ('none'), one for what evicted tenants did ('other') and (0.10.0)
+-- one for statements under tenant ids not in tenant.tenants ('unregistered'): the rows add up to
 -- every top-level statement counted since the last reset. Read it through a role that may
 -- (see tenant._stats()); the view itself reads tenant.tenants for the slug as its owner.
 CREATE VIEW tenant.stats AS
@@ -37,7 +38,7 @@ SELECT s.tenant_id, t.slug, s.kind,
   FROM tenant._stats() AS s
   LEFT JOIN tenant.tenants AS t ON t.id OPERATOR(pg_catalog.=) s.tenant_id;
 COMMENT ON VIEW tenant.stats IS
-    'top-level statements per tenant in this database (kind tenant, none or other): totals since reset, and the current and previous period of pg_tenant.stats_period';
+    'top-level statements per tenant in this database (kind tenant, none, other or unregistered): totals since reset, and the current and previous period of pg_tenant.stats_period';
 
 -- Who loads the database now: the rows of tenant.stats ranked by the current and previous
 -- periods together, by time (ms), calls, rows, blocks (shared hit + read) or errors; share is the

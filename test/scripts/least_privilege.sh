@@ -14,6 +14,7 @@
 #  7. parallel queries failed in a signed context (TN013 in the workers);
 #  8. the owner replaced the tenant key in place (CREATE OR REPLACE TRIGGER, DISABLE TRIGGER);
 #  9. protect, ATTACH PARTITION and INHERIT let rows of unregistered tenants in with a filled table;
+# 10. a role with no grants flooded the statistics with made-up tenant ids;
 # Every piece of user code records current_user and tries ALTER ROLE ... SUPERUSER.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -325,6 +326,19 @@ check_eq "9: with only registered tenants' rows, protect, ATTACH and INHERIT wor
   "$(owner_state "SELECT tenant.protect('public.lp_filled')")|$(owner_state "ALTER TABLE public.lp_parted ATTACH PARTITION public.lp_part FOR VALUES FROM (0) TO (100)")|$(owner_state "ALTER TABLE public.lp_kid INHERIT public.lp_base")"
 check_eq "9: ... and the three are protected" "3" \
   "$(q "$db" "SELECT count(*) FROM tenant.scoped_tables WHERE relid IN ('public.lp_filled'::regclass, 'public.lp_part'::regclass, 'public.lp_kid'::regclass)")"
+
+# --- 10. made-up tenant ids take no statistics rows -----------------------------------------------
+psql -X -q -d "$db" -c "SELECT tenant.set('$known')" -c "SELECT 1" >/dev/null  # a registered tenant's statements
+# (Rows of tenants deleted earlier in this script stay: they were registered when they came.)
+strays() { q "$db" "SELECT count(*) FROM $1 s WHERE s.kind = 'tenant' AND NOT EXISTS (SELECT 1 FROM tenant.tenants t WHERE t.$2 = s.$3)"; }
+strays_before="$(strays tenant.stats id tenant_id)|$(strays "tenant.top_tenants(50)" id tenant_id)|$(strays "tenant.stats_for_export(50)" slug tenant)"
+q "$db" "SELECT format('SET pg_tenant.tenant_id = %L; SELECT 1;', gen_random_uuid()) FROM generate_series(1, 300)" >"/tmp/lp-made-up.$$.sql"
+as_role lp_nobody -q -f "/tmp/lp-made-up.$$.sql" >/dev/null 2>&1
+rm -f "/tmp/lp-made-up.$$.sql"
+check_eq "10: 300 statements under made-up tenant ids took no tenant row, in stats, top_tenants() or the exporter's labels" \
+  "$strays_before" "$(strays tenant.stats id tenant_id)|$(strays "tenant.top_tenants(50)" id tenant_id)|$(strays "tenant.stats_for_export(50)" slug tenant)"
+check "10: ... and were counted in the row 'unregistered'" test "$(q "$db" "SELECT coalesce(sum(calls), 0) FROM tenant.stats WHERE kind = 'unregistered'")" -ge 300
+check "10: a registered tenant still has its own row" test "$(q "$db" "SELECT count(*) FROM tenant.stats WHERE kind = 'tenant' AND tenant_id = '$known'")" = 1
 
 # --- 11. a regclass naming no relation is 42P01, never XX000 -----------------------------------
 for f in "tenant.protect(123456789::regclass)" "tenant.policy_sql(123456789::regclass)" \
