@@ -10,19 +10,25 @@
 #   fz_nobody  LOGIN, no grants at all.
 # For each function: one all-NULL call, then each argument in turn over its type's edge values while
 # the others keep their type's first non-NULL value (no cartesian product). Trigger and event-trigger
-# functions are called too: they must refuse (0A000, 39P01). Each call is one DO statement of its
-# own (its own transaction, statement_timeout 5s, lock_timeout 2s) catching any error and printing
-# its SQLSTATE as a NOTICE; one psql session per role runs all of that role's calls. A session that
-# dies (a crash) is counted and restarted after the call that killed it.
+# functions are called directly too (they must refuse: 0A000, 39P01), and attached as triggers to
+# the role's own temporary tables (tenant column uuid, bigint or text; with and without an id
+# column) and to the protected table, with odd trigger arguments and timings; event-trigger
+# functions to each event. Each call is one DO statement of its own (its own transaction,
+# statement_timeout 5s, lock_timeout 2s) catching any error and printing its SQLSTATE as a NOTICE;
+# one psql session per role runs all of that role's calls. A session that dies (a crash) is counted
+# and restarted after the crashed call's group (its function's direct calls, or its trigger calls
+# on one table with one timing), at most 8 times per role.
 # Each role gets a fresh database pt_fuzz with fresh fixtures (two tenants, the protected table with
 # rows and a row quota, a hook function), so destructive calls (purge, unprotect, suspend...) of
 # one role cannot change what the next finds; within a role they run last. Nothing of the cluster
 # changes: roles fz_*, database pt_fuzz (dropped at the end); the script checks that databases,
 # other roles, role/database settings and the configuration files are as before.
-# Pass criteria: no call ends in XX000, no crash (server log, pg_postmaster_start_time), every role
+# Pass criteria: no call ends in XX000, no crash (server log, pg_postmaster_start_time, which a
+# crash restart keeps, and a session open throughout, which it ends), every role
 # finished all its calls, the role with no grants gained nothing (attributes, memberships, the
 # tables of schema tenant and the protected table unchanged), trigger functions refuse.
-# FUZZ_MAX_PER_FN (default 80) caps the calls of one function (the most exotic values go first).
+# FUZZ_MAX_PER_FN (default 80) caps the direct calls of one function (values round robin over the
+# arguments, so a cap drops the last values of each); FUZZ_KEEP=1 keeps the database and files.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 . test/lib.sh
@@ -74,6 +80,12 @@ DO \$\$ DECLARE r text; BEGIN
   END LOOP; END \$\$;
 SQL
 cluster_before=$(q "$db" "$cluster_state_sql")
+# A session open for the whole run: a crash restart of the server ends it (pg_postmaster_start_time
+# does not change on a crash restart; this does).
+PGAPPNAME=fz_sentinel psql -X -q -d postgres -c "SELECT pg_sleep(300)" >/dev/null 2>&1 &
+sentinel=$!
+deadline=$((SECONDS + 10))
+until [ "$(q postgres "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'fz_sentinel'")" = 1 ] || [ $SECONDS -ge $deadline ]; do sleep 0.1; done
 role_attrs() { q "$db" "SELECT concat_ws(',', rolsuper::text, rolcreaterole::text, rolcreatedb::text, rolbypassrls::text, rolreplication::text,
   (SELECT count(*) FROM pg_auth_members WHERE member = r.oid)) FROM pg_roles r WHERE rolname = '$1'"; }
 
@@ -174,12 +186,14 @@ BEGIN
 END $$;
 
 -- The plan: every function of schema tenant but aggregates.
-CREATE TABLE fz_free.plan (seq int PRIMARY KEY, fn text, args text, sql text);
+-- grp: after a crash the rest of the crashed call's group is skipped (a function's direct calls;
+-- its trigger calls on one table with one timing).
+CREATE TABLE fz_free.plan (seq int PRIMARY KEY, fn text, args text, sql text, kind text, grp text);
 CREATE TABLE fz_free.notes (note text);
 DO $$
 DECLARE
   f record; t oid; c text; ok boolean; i int; v record; args text[]; defs text[]; nulls text[];
-  call text; n int := 0; body text;
+  call text; g text; n int := 0;
   template text := $t$DO $fz$ DECLARE s text := '00000'; m text := ''; t0 timestamptz := clock_timestamp(); BEGIN BEGIN @CALL@; EXCEPTION WHEN query_canceled THEN s := SQLSTATE; m := SQLERRM; WHEN OTHERS THEN s := SQLSTATE; m := SQLERRM; END; RAISE NOTICE 'fzres|@SEQ@|%|%|%', s, round(extract(epoch FROM clock_timestamp() - t0) * 1000), left(translate(m, E'\n\r\t', '   '), 300); END $fz$;$t$;
 BEGIN
   -- Types with no edge values here: NULL, plus the first of a few minimal inputs the type accepts.
@@ -201,7 +215,7 @@ BEGIN
   INSERT INTO fz_free.notes SELECT 'aggregate skipped: ' || oid::regprocedure FROM pg_proc
    WHERE pronamespace = 'tenant'::regnamespace AND prokind = 'a';
   FOR f IN
-    SELECT p.oid, format('%I.%I', p.pronamespace::regnamespace, p.proname) AS qname, p.prokind, p.proretset,
+    SELECT p.oid, format('%I.%I', p.pronamespace::regnamespace, p.proname) AS qname, p.prokind, p.proretset, p.prorettype,
            ARRAY(SELECT unnest(p.proargtypes::oid[])) AS types
       FROM pg_proc p
      WHERE p.pronamespace = 'tenant'::regnamespace AND p.prokind <> 'a'
@@ -230,8 +244,51 @@ BEGIN
                    WHEN f.prokind = 'w' THEN format('PERFORM %s(%s) OVER ()', f.qname, c)
                    ELSE format('PERFORM %s(%s)', f.qname, c) END;
       INSERT INTO fz_free.plan VALUES (n, f.oid::regprocedure::text, c,
-        replace(replace(template, '@CALL@', call), '@SEQ@', n::text));
+        replace(replace(template, '@CALL@', call), '@SEQ@', n::text), 'call', 'call');
     END LOOP;
+    -- Trigger functions are also fired as triggers the role attaches to its own temporary table
+    -- (tenant column uuid, bigint or text) or to the protected table, with odd trigger arguments
+    -- and timings; event-trigger functions are attached to every event (superuser only).
+    IF f.prorettype = 'trigger'::regtype THEN
+      FOR c, call, g IN
+        SELECT format('%s %s, %s, args (%s)', tm, CASE WHEN cols IS NULL THEN 'public.fz_items' ELSE 'temp (' || cols || ')' END, ev, ta),
+               concat_ws('; ',
+                 CASE WHEN cols IS NOT NULL THEN format('CREATE TEMP TABLE fz_trg (%s)', cols) END,
+                 format('CREATE TRIGGER fz_trg %s %s ON %s %s EXECUTE FUNCTION %s(%s)', split_part(tm, ' ', 1), ev, tbl,
+                        'FOR EACH ' || split_part(tm, ' ', 2), f.qname, ta),
+                 format('INSERT INTO %s VALUES (%s, %s%L)', tbl,
+                        coalesce((SELECT expr FROM fz_free.vals WHERE typ = tt::regtype AND ord = 1), 'NULL'),
+                        CASE WHEN has_id THEN '-1, ' ELSE '' END, 'fz'),
+                 format('UPDATE %s SET %s WHERE note = %L', tbl, CASE WHEN has_id THEN 'id = -2' ELSE 'note = note' END, 'fz'),
+                 format('DELETE FROM %s WHERE note = %L', tbl, 'fz'),
+                 CASE WHEN ev LIKE '%TRUNCATE%' THEN format('TRUNCATE %s', tbl) END,
+                 CASE WHEN cols IS NULL THEN 'DROP TRIGGER fz_trg ON public.fz_items' ELSE 'DROP TABLE fz_trg' END),
+               tm || coalesce(cols, 'fz_items')
+          -- The role's own temporary table (tenant column uuid, bigint or text; one without an id
+          -- column), or the protected table.
+          FROM (VALUES ('uuid', 'tenant_id uuid, id int, note text', true), ('bigint', 'tenant_id bigint, id int, note text', true),
+                       ('text', 'tenant_id text, id int, note text', true), ('uuid', 'tenant_id uuid, note text', false),
+                       ('uuid', NULL, true)) t(tt, cols, has_id)
+          CROSS JOIN LATERAL (SELECT CASE WHEN cols IS NULL THEN 'public.fz_items' ELSE 'fz_trg' END) b(tbl)
+          CROSS JOIN (VALUES (''), ('''tenant_id'''), ('''fz_rows'', ''tenant_id'''), ('''nope'', ''x''''y'', ''''')) a(ta)
+          CROSS JOIN (VALUES ('BEFORE ROW', 'INSERT OR UPDATE OR DELETE'), ('AFTER ROW', 'INSERT OR UPDATE OR DELETE'),
+                             ('AFTER STATEMENT', 'INSERT OR UPDATE OR DELETE OR TRUNCATE')) m(tm, ev)
+          -- TRUNCATE of the protected table would erase the fixture: its statement triggers get no TRUNCATE.
+          WHERE NOT (cols IS NULL AND ev LIKE '%TRUNCATE%')
+      LOOP
+        n := n + 1;
+        INSERT INTO fz_free.plan VALUES (n, f.oid::regprocedure::text, 'as trigger: ' || c,
+          replace(replace(template, '@CALL@', call), '@SEQ@', n::text), 'trigger', g);
+      END LOOP;
+    ELSIF f.prorettype = 'event_trigger'::regtype THEN
+      FOR c IN SELECT unnest(ARRAY['ddl_command_start', 'ddl_command_end', 'sql_drop', 'table_rewrite']) LOOP
+        n := n + 1;
+        call := format('CREATE EVENT TRIGGER fz_evt ON %s EXECUTE FUNCTION %s(); CREATE TABLE fz_free.fz_ev (tenant_id uuid, v int); '
+                       'ALTER TABLE fz_free.fz_ev ALTER COLUMN v TYPE bigint; DROP TABLE fz_free.fz_ev; DROP EVENT TRIGGER fz_evt', c, f.qname);
+        INSERT INTO fz_free.plan VALUES (n, f.oid::regprocedure::text, 'as event trigger on ' || c,
+          replace(replace(template, '@CALL@', call), '@SEQ@', n::text), 'event trigger', c);
+      END LOOP;
+    END IF;
   END LOOP;
 END $$;
 SQL
@@ -252,7 +309,7 @@ for role in "${roles[@]}"; do
   if ! setup_db; then fail "fuzz: fixtures and plan for $role"; continue; fi
   planned=$(q "$db" "SELECT count(*) FROM fz_free.plan")
   q "$db" "SELECT note FROM fz_free.notes" >>"$work/notes.txt"
-  super -c "\\copy (SELECT '$role', seq, fn, args FROM fz_free.plan ORDER BY seq) TO '$work/plan.csv.part' csv"
+  super -c "\\copy (SELECT '$role', seq, fn, args, kind FROM fz_free.plan ORDER BY seq) TO '$work/plan.csv.part' csv"
   cat "$work/plan.csv.part" >>"$work/plan.csv"
   [ "$role" = fz_nobody ] && nobody_tables_before=$(q "$db" "$digest_sql")
   from=0 restarts=0
@@ -269,6 +326,7 @@ for role in "${roles[@]}"; do
     [ $rc -eq 0 ] && break
     # The session died (psql exits 2): the first call after the last one recorded killed it.
     last=$(awk -F, -v r="$role" '$1 == r && $2 + 0 > m { m = $2 + 0 } END { print m + 0 }' "$work/results.csv")
+    [ "$last" -lt "$from" ] && last=$from
     [ "$last" -ge "$planned" ] && break
     crashed=$((last + 1))
     echo "  (the $role session died at call $crashed, psql exit $rc: $(grep -v fzres "$work/session.out" | tail -n 2 | tr '\n' ' '))"
@@ -277,8 +335,10 @@ for role in "${roles[@]}"; do
     echo "$role: $(q "$db" "SELECT fn || '(' || args || ')' FROM fz_free.plan WHERE seq = $crashed" 2>/dev/null || echo "call $crashed")" \
       >>"$work/crashes.txt"
     restarts=$((restarts + 1))
-    [ $restarts -gt 3 ] && break
-    from=$crashed
+    [ $restarts -gt 8 ] && break
+    # The rest of the crashed call's group is skipped: its function's direct calls, or its trigger
+    # calls on that table with that timing.
+    from=$(q "$db" "SELECT max(seq) FROM fz_free.plan WHERE (fn, grp) = (SELECT fn, grp FROM fz_free.plan WHERE seq = $crashed)" 2>/dev/null || echo "$crashed")
   done
   if [ "$role" = fz_nobody ]; then
     nobody_tables_after=$(q "$db" "$digest_sql")
@@ -297,7 +357,7 @@ done
 
 # --- the counts ---------------------------------------------------------------------------------
 super >/dev/null <<SQL
-CREATE TABLE fz_free.all_plan (role text, seq int, fn text, args text);
+CREATE TABLE fz_free.all_plan (role text, seq int, fn text, args text, kind text);
 CREATE TABLE fz_free.all_results (role text, seq int, sqlstate text, ms int, message text);
 \\copy fz_free.all_plan FROM '$work/plan.csv' csv
 \\copy fz_free.all_results FROM '$work/results.csv' csv
@@ -331,7 +391,7 @@ done
 check_eq "fuzz: no session died during a call (crash)" "" "$(tr '\n' ' ' <"$work/crashes.txt" | sed 's/ $//')"
 check_eq "fuzz: trigger and event-trigger functions refuse to run outside a trigger (no call succeeded)" "" \
   "$(report "SELECT string_agg(DISTINCT p.fn, ', ') FROM fz_free.all_results r JOIN fz_free.all_plan p USING (role, seq)
-    JOIN pg_proc f ON f.oid::regprocedure::text = p.fn WHERE r.sqlstate = '00000' AND f.prorettype IN ('trigger'::regtype, 'event_trigger'::regtype)")"
+    JOIN pg_proc f ON f.oid::regprocedure::text = p.fn WHERE p.kind = 'call' AND r.sqlstate = '00000' AND f.prorettype IN ('trigger'::regtype, 'event_trigger'::regtype)")"
 if [ -n "$log" ]; then
   check_eq "fuzz: the server log has no 'terminated by signal'" "" \
     "$(tail -c +$((log_offset + 1)) "$log" | grep -m 3 'terminated by signal' | tr '\n' ' ')"
@@ -339,6 +399,10 @@ else
   echo "  (the server log is not readable here: 'terminated by signal' was not looked for)"
 fi
 check_eq "fuzz: the server did not restart (pg_postmaster_start_time)" "$start_time" "$(q "$db" "SELECT pg_postmaster_start_time()")"
+check_eq "fuzz: a session open through the whole fuzz survived it (no crash restart)" "1" \
+  "$(q postgres "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'fz_sentinel'")"
+q postgres "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'fz_sentinel'" >/dev/null
+wait "$sentinel" 2>/dev/null
 check_eq "fuzz: nothing cluster-wide changed (databases, roles, memberships, role/database settings, configuration files)" \
   "$cluster_before" "$(q "$db" "$cluster_state_sql")"
 
