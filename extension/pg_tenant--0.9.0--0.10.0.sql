@@ -182,3 +182,48 @@ ALTER EVENT TRIGGER pg_tenant_ddl_command_end ENABLE ALWAYS;
 
 COMMENT ON VIEW tenant.stats IS
     'top-level statements per tenant in this database (kind tenant, none, other or unregistered): totals since reset, and the current and previous period of pg_tenant.stats_period';
+
+-- tenant.stats_for_export exports the new kind 'unregistered' as "other" (its labels stay bounded).
+CREATE OR REPLACE FUNCTION tenant.stats_for_export(n integer DEFAULT 20)
+    RETURNS TABLE (tenant text, kind text, calls bigint, errors bigint, time_seconds double precision,
+                   "rows" bigint, shared_blks_hit bigint, shared_blks_read bigint, shared_blks_dirtied bigint,
+                   temp_blks_written bigint, wal_bytes bigint)
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    p_n ALIAS FOR $1;
+BEGIN
+    IF p_n IS NULL OR p_n OPERATOR(pg_catalog.<) 0 THEN
+        RAISE EXCEPTION 'n must be 0 or more' USING ERRCODE = '22023';
+    END IF;
+    RETURN QUERY
+    WITH ranked AS (
+        SELECT s.*, pg_catalog.row_number() OVER (ORDER BY s.total_time DESC, s.tenant_id) AS place
+          FROM tenant.stats s WHERE s.kind OPERATOR(pg_catalog.=) 'tenant'),
+    labelled AS (
+        SELECT CASE WHEN r.place OPERATOR(pg_catalog.<=) p_n
+                    THEN COALESCE(r.slug, r.tenant_id::text) ELSE 'other' END AS label,
+               CASE WHEN r.place OPERATOR(pg_catalog.<=) p_n THEN 'tenant' ELSE 'other' END AS label_kind,
+               r.calls, r.errors, r.total_time, r."rows", r.shared_blks_hit, r.shared_blks_read,
+               r.shared_blks_dirtied, r.temp_blks_written, r.wal_bytes
+          FROM ranked r
+        UNION ALL
+        -- (0.10.0) statements under unregistered tenant ids are exported as "other": the labels stay bounded
+        SELECT u.kind, u.kind, s.calls, s.errors, s.total_time, s."rows", s.shared_blks_hit, s.shared_blks_read,
+               s.shared_blks_dirtied, s.temp_blks_written, s.wal_bytes
+          FROM tenant.stats s
+         CROSS JOIN LATERAL (SELECT CASE WHEN s.kind OPERATOR(pg_catalog.=) 'unregistered' THEN 'other'
+                                         ELSE s.kind END AS kind) u
+         WHERE s.kind OPERATOR(pg_catalog.<>) 'tenant'
+        UNION ALL
+        SELECT k.kind, k.kind, 0, 0, 0, 0, 0, 0, 0, 0, 0 FROM (VALUES ('none'), ('other')) AS k(kind))
+    SELECT l.label, l.label_kind, pg_catalog.sum(l.calls)::bigint, pg_catalog.sum(l.errors)::bigint,
+           pg_catalog.sum(l.total_time) OPERATOR(pg_catalog./) 1000.0, pg_catalog.sum(l."rows")::bigint,
+           pg_catalog.sum(l.shared_blks_hit)::bigint, pg_catalog.sum(l.shared_blks_read)::bigint,
+           pg_catalog.sum(l.shared_blks_dirtied)::bigint, pg_catalog.sum(l.temp_blks_written)::bigint,
+           pg_catalog.sum(l.wal_bytes)::bigint
+      FROM labelled l
+     GROUP BY l.label, l.label_kind
+     ORDER BY l.label_kind OPERATOR(pg_catalog.<>) 'tenant', pg_catalog.sum(l.total_time) DESC, l.label;
+END
+$$;

@@ -165,6 +165,12 @@ void Erase(FunctionCallInfo fcinfo) {
   // A shard of the registry: the coordinator erases. A distributed registry: scoped tables have
   // no tenant key there (src/policy/generator.hpp), and nothing is erased, as before 0.9.0.
   if (citus::InternalBackend() || (citus::Installed() && citus::RegistryDistributed())) return;
+  // Only the registry's own trigger (0.10.0): attached to another table, its "id" would be read
+  // as a uuid whatever its type (a superuser's int column crashed the server; the fuzzer found it).
+  if (RelationGetRelid(td->tg_relation) != get_relname_relid("tenants", get_namespace_oid("tenant", false)))
+    ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                    errmsg("tenant._tenant_key_erase() runs only on tenant.tenants; \"%s\" is not it",
+                           RelationGetRelationName(td->tg_relation))));
   if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event)) {
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
     if (SPI_execute("SELECT 1 FROM tenant.scoped_tables LIMIT 1", true, 1) != SPI_OK_SELECT) elog(ERROR, "SPI_execute failed");

@@ -91,8 +91,9 @@ COMMENT ON FUNCTION tenant.top_tenants(integer, text) IS
     'the n rows of tenant.stats that loaded the database most in the current and previous periods, by time, calls, rows, blocks or errors';
 
 -- For Prometheus (monitoring/): a bounded set of label values. The n tenants with the most
--- time since reset, one row "other" (every other tenant and what evicted tenants did) and one
--- row "none", always all three kinds, so the series never come and go. Time in seconds.
+-- time since reset, one row "other" (every other tenant, what evicted tenants did and, 0.10.0,
+-- statements under unregistered tenant ids) and one row "none", always all three kinds, so the
+-- series never come and go. Time in seconds.
 CREATE FUNCTION tenant.stats_for_export(n integer DEFAULT 20)
     RETURNS TABLE (tenant text, kind text, calls bigint, errors bigint, time_seconds double precision,
                    "rows" bigint, shared_blks_hit bigint, shared_blks_read bigint, shared_blks_dirtied bigint,
@@ -117,9 +118,13 @@ BEGIN
                r.shared_blks_dirtied, r.temp_blks_written, r.wal_bytes
           FROM ranked r
         UNION ALL
-        SELECT s.kind, s.kind, s.calls, s.errors, s.total_time, s."rows", s.shared_blks_hit, s.shared_blks_read,
+        -- (0.10.0) statements under unregistered tenant ids are exported as "other": the labels stay bounded
+        SELECT u.kind, u.kind, s.calls, s.errors, s.total_time, s."rows", s.shared_blks_hit, s.shared_blks_read,
                s.shared_blks_dirtied, s.temp_blks_written, s.wal_bytes
-          FROM tenant.stats s WHERE s.kind OPERATOR(pg_catalog.<>) 'tenant'
+          FROM tenant.stats s
+         CROSS JOIN LATERAL (SELECT CASE WHEN s.kind OPERATOR(pg_catalog.=) 'unregistered' THEN 'other'
+                                         ELSE s.kind END AS kind) u
+         WHERE s.kind OPERATOR(pg_catalog.<>) 'tenant'
         UNION ALL
         SELECT k.kind, k.kind, 0, 0, 0, 0, 0, 0, 0, 0, 0 FROM (VALUES ('none'), ('other')) AS k(kind))
     SELECT l.label, l.label_kind, pg_catalog.sum(l.calls)::bigint, pg_catalog.sum(l.errors)::bigint,

@@ -83,6 +83,12 @@ SQL
   expected=42804; [ "$type" = uuid ] && expected=42501
   check_eq "1: _tenant_key_check on a no-grant role's $type column is refused ($expected)" "$expected" "${state:-no error}"
 done
+# The registry's erase trigger, attached by a superuser to another table (found by fuzz.sh: an
+# int "id" was read as a uuid, SIGSEGV): refused, 39P01.
+check_eq "1: _tenant_key_erase on a table that is not tenant.tenants is refused (39P01)" "39P01" \
+  "$(sqlstate_of "$db" "CREATE TEMP TABLE lp_ids (id int); INSERT INTO lp_ids VALUES (1);
+     CREATE TRIGGER e AFTER UPDATE ON lp_ids FOR EACH ROW EXECUTE FUNCTION tenant._tenant_key_erase();
+     UPDATE lp_ids SET id = 2")"
 check_eq "1: the server did not restart" "$before_start" "$(q "$db" "SELECT pg_postmaster_start_time()")"
 # The error names no bytes of the value.
 out=$(PGPASSWORD=lp-test-password psql -X -At -U lp_nobody -d "$db" 2>&1 <<'SQL'
