@@ -9,7 +9,7 @@
 #   bench/callgrind_versions.sh [ref] [statements] [ddl_statements]
 #   (CASES="meter enter_tenant" runs only those cases; KEEP=1 keeps the callgrind files;
 #   BENCH_DIR the work directory's prefix; meter_key_new and meter_key_repeat, 0.9.0's keyed
-#   calls, run only when named in CASES, and only against the working tree)
+#   calls, run only when named in CASES, and only against the working tree unless REF_KEYS=1)
 # Prints, per case, instructions per statement for both and the ratio (working tree / ref).
 # Leaves the working tree's build installed. Run as root after scripts/install-deps.sh test;
 # needs valgrind and git history with the ref.
@@ -99,7 +99,8 @@ measure() {
   as_pg psql -X -q -v ON_ERROR_STOP=1 -h "$work" -d bench -f "$work/setup.sql" >/dev/null
   as_pg "$bin/pg_ctl" -D "$data" -w stop >/dev/null
   for c in "${cases[@]}"; do
-    [ "$version" = ref ] && [[ $c = meter_key_* ]] && continue  # the ref has no keyed meter
+    # the ref has no keyed meter before 0.9.0 (REF_KEYS=1: it has, measure it too)
+    [ "$version" = ref ] && [[ $c = meter_key_* ]] && [ -z "${REF_KEYS:-}" ] && continue
     k=$(per_case "$c")
     for run in 1 2; do
       {
