@@ -122,7 +122,15 @@ BEGIN PERFORM public.lp_trap(TG_NAME || ' ' || TG_OP); RETURN CASE WHEN TG_OP = 
 -- An index expression: IMMUTABLE (a lie the owner may tell), so it cannot write; it says who ran it.
 CREATE FUNCTION public.lp_index_trap(id int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN RAISE NOTICE 'lp index expression ran as %', current_user; RETURN id; END $$;
-CREATE TABLE public.lp_items (tenant_id uuid, id int, mood public.lp_mood DEFAULT 'calm');
+-- A generated column's expression (IMMUTABLE, the same lie) and a domain's CHECK, both computed
+-- again by import.
+CREATE FUNCTION public.lp_generated_trap(id int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN RAISE NOTICE 'lp generated column ran as %', current_user; RETURN id * 2; END $$;
+CREATE FUNCTION public.lp_check_trap(v text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN PERFORM public.lp_trap('domain check'); RETURN true; END $$;
+CREATE DOMAIN public.lp_note AS text CHECK (public.lp_check_trap(VALUE));
+CREATE TABLE public.lp_items (tenant_id uuid, id int, mood public.lp_mood DEFAULT 'calm',
+  twice int GENERATED ALWAYS AS (public.lp_generated_trap(id)) STORED, note public.lp_note DEFAULT 'n');
 CREATE TRIGGER lp_before BEFORE INSERT OR DELETE ON public.lp_items FOR EACH ROW EXECUTE FUNCTION public.lp_row_trap();
 CREATE TRIGGER lp_after AFTER INSERT OR DELETE ON public.lp_items FOR EACH ROW EXECUTE FUNCTION public.lp_row_trap();
 CREATE INDEX lp_items_expr ON public.lp_items (public.lp_index_trap(id));
@@ -142,6 +150,10 @@ import_out=$(psql -X -At -v ON_ERROR_STOP=1 -d "$db" -c "SELECT inserted FROM te
 check_eq "2: import inserted the 3 rows" "3" "$(grep -E '^[0-9]+$' <<<"$import_out" | head -n 1)"
 check "2: import ran the owner's index expression as the owner" grep -q "lp index expression ran as lp_owner" <<<"$import_out"
 check "2: and never as the superuser" bash -c '! grep -q "lp index expression ran as postgres" <<<"$1"' _ "$import_out"
+check "2: import computed the owner's generated column as the owner" grep -q "lp generated column ran as lp_owner" <<<"$import_out"
+check "2: ... never as the superuser" bash -c '! grep -q "lp generated column ran as postgres" <<<"$1"' _ "$import_out"
+check_eq "2: import ran the owner's domain CHECK as the owner" "lp_owner" \
+  "$(q "$db" "SELECT string_agg(DISTINCT who, ',') FROM lp_free.lp_log WHERE what LIKE 'domain check%'")"
 check_eq "2: import ran the owner's triggers as the owner" "lp_owner" \
   "$(q "$db" "SELECT string_agg(DISTINCT who, ',') FROM lp_free.lp_log WHERE what LIKE 'lp\_%INSERT'")"
 q "$db" "TRUNCATE lp_free.lp_log" >/dev/null
