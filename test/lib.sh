@@ -31,6 +31,32 @@ free_port() {
   return 1
 }
 
+# poll_until EXPECTED SECONDS COMMAND...: runs COMMAND every 0.1 s until it prints EXPECTED or
+# SECONDS have passed, and prints its last output (PostgreSQL's TAP tests' poll_query_until): a
+# test waits on the condition it needs, never on a fixed sleep.
+poll_until() {
+  local want=$1 tries=$(( $2 * 10 )) got
+  shift 2
+  for _ in $(seq 1 "$tries"); do
+    got=$("$@" 2>/dev/null)
+    [ "$got" = "$want" ] && break
+    sleep 0.1
+  done
+  echo "$got"
+}
+
+# wait_until SECONDS COMMAND...: runs COMMAND every 0.1 s until it succeeds (0) or SECONDS have
+# passed (1).
+wait_until() {
+  local tries=$(( $1 * 10 ))
+  shift
+  for _ in $(seq 1 "$tries"); do
+    "$@" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
 # sqlstate_of DB SQL: the SQLSTATE of the error SQL raises, or "no error".
 sqlstate_of() {
   local out
