@@ -81,17 +81,15 @@ check "the meter flusher is connected to $db" flusher_up
 
 # eventually EXPECTED COMMAND...: COMMAND's output once it is EXPECTED (the flusher writes within
 # pg_tenant.flush_interval), or its last output after 5 s.
-eventually() {
-  local want=$1 got; shift
-  for _ in $(seq 1 50); do got=$("$@"); [ "$got" = "$want" ] && break; sleep 0.1; done
-  echo "$got"
-}
+eventually() { local want=$1; shift; poll_until "$want" 5 "$@"; }
 
 # listen SECONDS FILE: a session that LISTENs for that long; psql prints each notification.
 listen() {
-  psql -X -d $db -c "LISTEN pg_tenant_usage" -c "SELECT pg_sleep($1)" >"$2" 2>&1 &
-  sleep 0.5
+  psql -X -d $db -c "LISTEN pg_tenant_usage" -c "SELECT pg_sleep($1), 'listen'" >"$2" 2>&1 &
+  # Listening once its pg_sleep runs (the LISTEN came first in the same session).
+  wait_until 10 listening "$1"
 }
+listening() { test "$(q $db "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep($1), ''listen''' AND state = 'active'")" -ge 1; }
 notified() { grep -c '^Asynchronous notification "pg_tenant_usage" with payload' "$1"; }
 alerts() { q $db "SELECT coalesce(string_agg(level || '@' || used, ',' ORDER BY level), 'none') FROM tenant.usage_alerts
                    WHERE tenant_id = '$1' AND resource = '$2'"; }
@@ -145,7 +143,8 @@ INSERT INTO tenant.tenants (id, name, slug, plan) VALUES ('00000000-0000-0000-00
 ALTER SYSTEM SET pg_tenant.flush_interval = '1h';
 SELECT pg_reload_conf();
 SQL
-sleep 1
+poll_until 1h 5 q $db "SHOW pg_tenant.flush_interval" >/dev/null
+sleep 0.3  # the worker reads the reload at its next wake-up (100 ms); nothing shows it has
 listen 10 "$work/listen4.out"
 # First a tenant whose 8 alerts are queued, then purged before the worker writes them.
 psql -X -q -U alerts_app -d $db -c "BEGIN" -c "SELECT tenant.set('doomed')" -c "SELECT tenant.meter('q') FROM generate_series(1, 8)" \
@@ -168,9 +167,8 @@ psql -X -q -U alerts_app -d $db -c "BEGIN" -c "SELECT tenant.set('bravo')" \
   -c "SELECT tenant.meter('ticks') FROM generate_series(1, 5)" -c "COMMIT" >/dev/null
 check_eq "an open window is not exported" "0" \
   "$(q $db "SELECT count(*) FROM tenant.closed_windows() WHERE tenant_id = '$b' AND resource = 'ticks'")"
-sleep 1.5
 check_eq "closed_windows(): the ended second with its count" "5|00:00:01" \
-  "$(q $db "SELECT used || '|' || (window_end - window_start) FROM tenant.closed_windows() WHERE tenant_id = '$b' AND resource = 'ticks'")"
+  "$(poll_until "5|00:00:01" 5 q $db "SELECT used || '|' || (window_end - window_start) FROM tenant.closed_windows() WHERE tenant_id = '$b' AND resource = 'ticks'")"
 check_eq "closed_windows(since its end): nothing again" "0" \
   "$(q $db "SELECT count(*) FROM tenant.closed_windows((SELECT max(window_end) FROM tenant.closed_windows()))")"
 
@@ -260,7 +258,7 @@ ALTER ROLE alerts_app SET pg_tenant.meter_backend = 'redis';
 ALTER SYSTEM SET pg_tenant.redis_url = 'redis://127.0.0.1:$rport/0';
 SELECT pg_reload_conf();
 SQL
-sleep 0.3
+poll_until "redis://127.0.0.1:$rport/0" 5 q $db "SHOW pg_tenant.redis_url" >/dev/null
 cat >"$work/redis.sql" <<'SQL'
 BEGIN;
 SELECT tenant.set('bravo');
@@ -369,8 +367,8 @@ for run in qa qb; do
   $run "ALTER SYSTEM SET pg_tenant.redis_lease_max = 100000" >/dev/null
   $run "ALTER SYSTEM SET pg_tenant.redis_lease_time = '60s'" >/dev/null
   $run "SELECT pg_reload_conf()" >/dev/null
+  poll_until 1min 5 $run "SHOW pg_tenant.redis_lease_time" >/dev/null
 done
-sleep 0.3
 late() { psql -X -q -v ON_ERROR_STOP=1 -U alerts_app -h "$1" -p "$2" -d $db -c "BEGIN" -c "SELECT tenant.set('bravo')" \
            -c "SELECT tenant.meter('two_late', $3)" -c "COMMIT" >/dev/null; }
 late "$PGHOST" "$PGPORT" 60000
