@@ -62,16 +62,9 @@ qa() { psql -X -Atq -d $db "$@" 2>&1; }
 qb() { psql -X -Atq -h "$other" -p "$oport" -U postgres -d $db "$@" 2>&1; }
 enter="DO \$\$ BEGIN PERFORM tenant.set('lease-tenant'); END \$\$"
 key_of() { echo "pg_tenant:$db:$tid:$1:0"; }
-settles() {  # KEY VALUE: waits up to 8 s for the workers' reports (after an outage: their back-off)
-  local value
-  for _ in $(seq 1 80); do value=$(rcli GET "$1"); [ "$value" = "$2" ] && break; sleep 0.1; done
-  echo "$value"
-}
+settles() { poll_until "$2" 8 rcli GET "$1"; }  # KEY VALUE: the workers' reports (after an outage: their back-off)
 leased() { local v; v=$(rcli HGET "$1:leases" _total); echo "${v:-0}"; }
-leases_back() {  # KEY: waits up to 4 s until no server holds units of KEY
-  for _ in $(seq 1 40); do [ "$(leased "$1")" = 0 ] && break; sleep 0.1; done
-  leased "$1"
-}
+leases_back() { poll_until 0 4 leased "$1"; }  # KEY: until no server holds units of KEY
 # granted RESOURCE: "SELECT ... nextval" of the calls granted in one statement of N attempts
 attempts() { echo "SELECT count(nextval('granted_$1')) FROM generate_series(1, $2) WHERE tenant.try_meter('$1')"; }
 granted_on() {  # q-function RESOURCE: the calls granted on that cluster so far
@@ -117,7 +110,9 @@ window_calls() {  # starts just after a second begins; 30 attempts in one statem
      -c "COMMIT" | tail -1
 }
 check_eq "per_second: 20 of 30 granted in one second" "20" "$(window_calls)"
-sleep 0.5
+second=$(date +%s)
+next_second() { test "$(date +%s)" != "$second"; }
+wait_until 3 next_second  # the next second (window_calls waits for its start)
 check_eq "per_second: 20 more in the next second (no lease crosses a window)" "20" "$(window_calls)"
 
 # Most calls make no round trip: with leases, 2,000 calls cost a few; without (lease_max 0), one each.
@@ -149,7 +144,7 @@ check_eq "... and Redis counts 100" "100" "$(settles "$restart_key" 100)"
 # those units are lost for the window, and nothing is granted over the limit.
 echo "pg_tenant.redis_lease_time = '60s'" >>"$other/data/postgresql.conf"
 qb -c "SELECT pg_reload_conf()" >/dev/null
-sleep 0.3
+poll_until 1min 5 qb -c "SHOW pg_tenant.redis_lease_time" >/dev/null
 qb -c "BEGIN" -c "$enter" -c "SELECT tenant.try_meter('crash')" -c "COMMIT" >/dev/null
 held=$(leased "$(key_of crash)")
 check "cluster B holds a lease of crash ($held units)" test "$held" -gt 0
