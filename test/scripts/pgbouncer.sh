@@ -79,8 +79,9 @@ rc=$?
 check "control: session-wide context through a transaction pooler is caught as a leak" \
   grep -q "LEAK" "$work/pgbench.out"
 
-kill "$(cat "$work/pgbouncer.pid")" 2>/dev/null
-sleep 0.3
+bouncer=$(cat "$work/pgbouncer.pid")
+kill "$bouncer" 2>/dev/null
+wait_until 5 bash -c "! kill -0 $bouncer"
 rm -rf "$work"
 dropdb $db
 psql -X -q -c "DROP ROLE pt_pool_app"

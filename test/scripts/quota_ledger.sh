@@ -89,6 +89,8 @@ both() { echo "$(rows_of "$1") $(counted "$1")"; }
 reset_items() { q $db "DELETE FROM public.ql_items" >/dev/null; }
 # app SQL...: one psql session as the application role; errors go to standard output too.
 app() { PGOPTIONS="-c role=pt_ql_app ${PGOPTIONS_EXTRA:-}" psql -X -q -At -d $db "$@" 2>&1; }
+# sleeping QUERY: a session of this database runs QUERY (its text starts so) now.
+sleeping() { test "$(q $db "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND query LIKE '$1%'")" -ge 1; }
 
 echo "-- many statements, one transaction"
 reset_items
@@ -226,7 +228,7 @@ for outcome in ROLLBACK COMMIT; do
   exec 7>"$fifo"
   printf '%s\n' "BEGIN;" "SELECT tenant.set('ql-a');" \
     "DELETE FROM public.ql_items WHERE id = (SELECT min(id) FROM public.ql_items);" "SELECT pg_sleep(1.5);" "$outcome;" >&7
-  sleep 0.5
+  wait_until 5 sleeping 'SELECT pg_sleep(1.5)'  # the holder has deleted and holds its row
   start=$(date +%s%N)
   out=$(app -c "BEGIN" -c "SELECT tenant.set('ql-a') IS NOT NULL" -c "INSERT INTO public.ql_items (note) VALUES ('racer')" -c "COMMIT")
   waited=$(( ($(date +%s%N) - start) / 1000000 ))
@@ -339,7 +341,7 @@ q $db "CREATE TABLE public.ql_unique (tenant_id uuid NOT NULL, k int UNIQUE);
        SELECT tenant.protect('public.ql_unique'); SELECT tenant.limit_rows('public.ql_unique', 'ql_unique')" >/dev/null
 psql -X -q -At -d $db -c "BEGIN" -c "SELECT tenant.set('ql-b')" -c "INSERT INTO public.ql_unique (k) VALUES (1)" \
   -c "SELECT pg_sleep(2)" -c "ROLLBACK" >/dev/null 2>&1 &
-sleep 0.5
+wait_until 5 sleeping 'SELECT pg_sleep(2)'  # its insert is in, uncommitted
 ( sleep 0.7; q $db "ANALYZE tenant.row_counts" >/dev/null ) &
 out=$(psql -X -q -At -d $db -c "INSERT INTO public.ql_unique (tenant_id, k) VALUES ('$tb', 0)" \
         -c "BEGIN" -c "SELECT tenant.set('ql-b') IS NOT NULL" -c "INSERT INTO public.ql_unique (k) VALUES (1)" \

@@ -37,7 +37,7 @@ ALTER DATABASE $db SET pg_tenant.redis_connect_timeout = 200;
 ALTER SYSTEM SET pg_tenant.redis_url = '$url';
 SELECT pg_reload_conf();
 SQL
-sleep 0.3
+poll_until "$url" 5 q $db "SHOW pg_tenant.redis_url" >/dev/null  # a new session has read the reload
 check_eq "ALTER DATABASE ... SET pg_tenant.redis_url is refused (readable by every role there)" "55P02" \
   "$(sqlstate_of $db "ALTER DATABASE $db SET pg_tenant.redis_url = '$url'")"
 enter="DO \$\$ BEGIN PERFORM tenant.set('redis-tenant'); END \$\$"

@@ -188,7 +188,7 @@ psql -X -q -d $db -c "SET pg_tenant.log_tenant = id" -c "SET log_min_duration_st
   -c "SELECT tenant.set_session('alpha')" -c "SELECT 'marker-id'" >/dev/null
 psql -X -q -d $db -c "SET log_error_verbosity = terse" -c "SET log_min_duration_statement = 0" \
   -c "SELECT tenant.set_session('alpha')" -c "SELECT 'marker-terse'" >/dev/null
-sleep 0.2
+wait_until 5 grep -q -F "marker-terse" "$log"  # the logging collector has written the last entry
 after() { grep -A"${2:-2}" -F "$1" "$log"; }  # the lines of the entry that mentions $1
 check "the policy's ERROR is followed by DETAIL tenant=alpha" grep -q 'DETAIL:  tenant=alpha' <<<"$(after 'violates row-level security policy' 1)"
 check "its STATEMENT line follows" grep -q 'marker-policy' <<<"$(after 'violates row-level security policy' 3)"
