@@ -142,19 +142,19 @@ race() {  # race LEVEL FIRST: FIRST = insert (the inserter holds its row, the de
   wait_for tk_ins "state = 'idle in transaction'" && wait_for tk_del "state = 'idle in transaction'"
   if [ "$first" = insert ]; then
     printf '%s\n' "INSERT INTO tk.items (tenant_id, note) VALUES ('$t', 'racer');" >&7
-    sleep 0.3
+    wait_for tk_ins "state = 'idle in transaction' AND query LIKE 'INSERT%'"
     printf '%s\n' "DELETE FROM tenant.tenants WHERE id = '$t';" >&8
     check "$level, insert first: the delete waits for the inserter" wait_for tk_del "wait_event_type = 'Lock'"
     printf '%s\n' "COMMIT;" >&7
-    sleep 0.3
+    wait_for tk_ins "state = 'idle'"
     printf '%s\n' "COMMIT;" >&8
   else
     printf '%s\n' "DELETE FROM tenant.tenants WHERE id = '$t';" >&8
-    sleep 0.3
+    wait_for tk_del "state = 'idle in transaction' AND query LIKE 'DELETE%'"
     printf '%s\n' "INSERT INTO tk.items (tenant_id, note) VALUES ('$t', 'racer');" >&7
     check "$level, delete first: the insert waits for the delete" wait_for tk_ins "wait_event_type = 'Lock'"
     printf '%s\n' "COMMIT;" >&8
-    sleep 0.3
+    wait_for tk_del "state = 'idle'"
     printf '%s\n' "COMMIT;" >&7
   fi
   exec 7>&- 8>&-
