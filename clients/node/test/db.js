@@ -59,8 +59,12 @@ async function createTestDatabase(label) {
     INSERT INTO public.notes (tenant_id, body)
     SELECT t.id, t.slug || ' #' || n FROM tenant.tenants t, generate_series(1, 3) n WHERE t.slug ~ '^t[0-9]$'`);
   await db.superuser.query('SELECT tenant.suspend($1)', [db.ids.gone]);
-  db.superuserPool = (options = {}) => new Pool({ database: db.name, ...options });
-  db.pool = (options = {}) => new Pool({ database: db.name, user: db.role, password: db.password, ...options });
+  // The teardown's DROP DATABASE ... WITH (FORCE) ends any connection still open (57P01): an idle
+  // pooled client reports it as a pool 'error', which without a listener is an uncaught exception
+  // that fails the file after its tests passed (seen once in a suite run).
+  const quiet = (pool) => pool.on('error', () => {});
+  db.superuserPool = (options = {}) => quiet(new Pool({ database: db.name, ...options }));
+  db.pool = (options = {}) => quiet(new Pool({ database: db.name, user: db.role, password: db.password, ...options }));
   db.drop = async () => {
     await db.superuser.end();
     const a = new Client({ database: 'postgres' });
