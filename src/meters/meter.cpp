@@ -1,12 +1,13 @@
 // Meters: one counter per (database, tenant, resource, window) in a shared hash table. The hot
 // path takes the table's LWLock in shared mode and moves the counter with a compare-and-swap,
 // so concurrent callers never pass the limit and never wait for each other; only the first call
-// in a new window takes the lock exclusively to add the entry. A background worker writes the
-// counters to tenant.meter_counts every pg_tenant.flush_interval and at shutdown, and loads them
-// at start; counting is not transactional (like a sequence): a meter call is not refunded by
-// ROLLBACK.
+// in a new window takes the lock exclusively to add the entry. The background worker
+// (meters/flusher.cpp) writes the counters to tenant.meter_counts every pg_tenant.flush_interval
+// and at shutdown, and loads them at start; counting is not transactional (like a sequence): a
+// meter call is not refunded by ROLLBACK. The table and its locking: meters/store.hpp.
 #include "meters/meter.hpp"
 #include "meters/lease.hpp"
+#include "meters/store.hpp"
 
 #include <algorithm>
 
@@ -30,6 +31,7 @@
 #include <vector>
 
 namespace pg_tenant::meters {
+using namespace store;
 namespace {
 
 using bridge::PgCall;
@@ -38,22 +40,6 @@ using limits::PeriodName;
 using limits::ParsePeriod;
 using limits::WindowEnd;
 using limits::WindowStart;
-
-constexpr size_t kResourceSize = 64;
-
-struct MeterKey {  // hashed as bytes: always fully zeroed before filling
-  Oid database;
-  pg_uuid_t tenant;
-  char resource[kResourceSize];
-  int64 window_start;
-};
-
-struct MeterEntry {
-  MeterKey key;
-  int32 period;
-  pg_atomic_uint64 used;
-  pg_atomic_uint64 pending;  // counted locally while Redis was unreachable, not yet added there
-};
 
 // How many entries a tenant of a database holds: its share of the table is bounded, so that no
 // tenant can fill the table for the others.
@@ -65,43 +51,6 @@ struct ShareKey {  // hashed as bytes: always fully zeroed before filling
 struct ShareEntry {
   ShareKey key;
   int32 entries;
-};
-
-struct MeterShared {
-  LWLock *lock;  // guards both tables' structure (shared for counting, exclusive to add or remove)
-  bool loaded;   // the worker loaded tenant.meter_counts since shared memory was created
-  // 0.10.0: no idempotency key was made before this (guarded by the keys' lock): a full table is
-  // swept for expired keys only when one can have expired, so a tenant at its share cannot make
-  // every keyed call of every tenant scan the table.
-  TimestampTz oldest_key;
-  // 0.9.0: every window that ended by then is in tenant.meter_counts for good (the start of the
-  // last committed flush; 0 before the first). Written by the worker only.
-  pg_atomic_uint64 flushed_until;
-};
-
-// Usage alerts (0.9.0): a meter call that moves a counter across an alert level of its limit
-// queues the alert here; the worker writes the queued alerts of pg_tenant.database with its flush
-// (tenant._usage_alert: a row of tenant.usage_alerts and a NOTIFY, once per key), in a
-// transaction of its own, so the caller's rollback does not lose an alert whose count stays.
-// Only one call crosses a level (the counter moves by compare-and-swap, or in Redis by one
-// script), and the outbox's primary key keeps a retried flush from writing one twice.
-struct AlertRecord {
-  pg_uuid_t tenant;
-  char resource[kResourceSize];
-  int64 window_start;
-  int32 period;
-  int32 level;
-  uint64 used;
-  uint64 limit;
-  bool soft;
-};
-
-constexpr int kAlertQueueSize = 1024;  // a full queue: the caller writes the alert itself
-
-struct AlertQueue {
-  slock_t mutex;  // guards count and records
-  int count;
-  AlertRecord records[kAlertQueueSize];
 };
 
 // Idempotency keys (0.9.0): tenant.meter(resource, amount, key) remembers each (database,
@@ -148,15 +97,10 @@ int max_idempotency_keys = 10000;
 int max_idempotency_keys_per_tenant = 1000;
 int idempotency_horizon_s = 300;
 int max_meters_per_tenant = 64;
-int flush_interval_ms = 1000;
-char *meter_database = nullptr;
 
-MeterShared *shared = nullptr;
-AlertQueue *alert_queue = nullptr;
 LWLock *once_lock = nullptr;
 HTAB *once_table = nullptr;
 HTAB *once_share_table = nullptr;
-HTAB *meter_table = nullptr;
 HTAB *share_table = nullptr;
 shmem_request_hook_type previous_shmem_request = nullptr;
 shmem_startup_hook_type previous_shmem_startup = nullptr;
@@ -212,8 +156,6 @@ void StartSharedMemory() noexcept {
 
 // --- the hot path ---------------------------------------------------------------------------
 
-enum class Outcome { kCounted, kOverLimit, kTableFull, kShareFull, kOutOfRange };
-
 struct Count {
   Outcome outcome;
   uint64 used;  // after counting, or the current value when refused
@@ -255,6 +197,16 @@ void GiveShareBack(HTAB *shares, const ShareKey &tenant) {
   if (share != nullptr && --share->entries <= 0) hash_search(shares, &tenant, HASH_REMOVE, nullptr);
 }
 
+}  // namespace
+
+namespace store {
+
+int flush_interval_ms = 1000;
+char *meter_database = nullptr;
+MeterShared *shared = nullptr;
+AlertQueue *alert_queue = nullptr;
+HTAB *meter_table = nullptr;
+
 // Adds the entry of key, within the tenant's share and the table's size; the caller holds the
 // lock exclusively. nullptr with *refusal set when there is no room.
 MeterEntry *AddEntry(const MeterKey &key, Period period, Outcome *refusal) {
@@ -286,6 +238,45 @@ void RemoveEntry(const MeterKey &key) {
   if (hash_search(meter_table, &key, HASH_REMOVE, nullptr) == nullptr) return;
   GiveShareBack(share_table, ShareOf(key));
 }
+
+// Copies this database's counters.
+List *CopyCounters() {
+  List *out = NIL;
+  LWLockAcquire(shared->lock, LW_SHARED);
+  HASH_SEQ_STATUS status;
+  hash_seq_init(&status, meter_table);
+  MeterEntry *entry;
+  while ((entry = static_cast<MeterEntry *>(hash_seq_search(&status))) != nullptr) {
+    if (entry->key.database != MyDatabaseId) continue;
+    auto *s = static_cast<CounterCopy *>(palloc(sizeof(CounterCopy)));
+    s->key = entry->key;
+    s->period = entry->period;
+    s->used = pg_atomic_read_u64(&entry->used);
+    out = lappend(out, s);
+  }
+  LWLockRelease(shared->lock);
+  return out;
+}
+
+// Frees the entries of windows that ended before cutoff, of every database: the worker calls it
+// once the flush that saved this database's has committed (the other databases' meters are not
+// persisted; an ended window takes no more calls, so nothing counted is lost).
+void FreeEndedWindows(TimestampTz cutoff) {
+  LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+  HASH_SEQ_STATUS status;
+  hash_seq_init(&status, meter_table);
+  MeterEntry *entry;
+  while ((entry = static_cast<MeterEntry *>(hash_seq_search(&status))) != nullptr) {
+    if (WindowEnd(static_cast<Period>(entry->period), entry->key.window_start) > cutoff) continue;
+    const MeterKey key = entry->key;
+    RemoveEntry(key);  // dynahash allows removing the entry a scan just returned
+  }
+  LWLockRelease(shared->lock);
+}
+
+}  // namespace store
+
+namespace {
 
 // Plain C: no C++ object is alive here, and nothing in it can ereport but lock bookkeeping.
 Count CountIn(const MeterKey &key, Period period, uint64 amount, bool limited, uint64 limit, bool pending = false) {
@@ -721,12 +712,6 @@ bool InWorkerDatabase() {
   return known == 1;
 }
 
-// The SQL both writers run: a row of tenant.usage_alerts and its NOTIFY, unless it is there.
-constexpr const char *kAlertSql =
-    "SELECT tenant._usage_alert($1, $2, $3, $4, $5, $6, $7, $8)";
-constexpr int kAlertParams = 8;
-const Oid kAlertTypes[kAlertParams] = {UUIDOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT4OID, INT8OID, INT8OID, TEXTOID};
-
 // A full queue (the worker is behind by a thousand alerts): the caller writes the alert in its own
 // transaction, as the extension owner; it is then lost if that transaction rolls back.
 pg_noinline void WriteAlertNow(const AlertRecord &alert) {
@@ -895,210 +880,6 @@ bool Meter(FunctionCallInfo fcinfo, Refusal *refusal, std::optional<int64> *left
   return true;
 }
 
-// --- the background worker -------------------------------------------------------------------
-
-struct CounterCopy {
-  MeterKey key;
-  int32 period;
-  uint64 used;
-};
-
-// Copies this database's counters.
-List *CopyCounters() {
-  List *out = NIL;
-  LWLockAcquire(shared->lock, LW_SHARED);
-  HASH_SEQ_STATUS status;
-  hash_seq_init(&status, meter_table);
-  MeterEntry *entry;
-  while ((entry = static_cast<MeterEntry *>(hash_seq_search(&status))) != nullptr) {
-    if (entry->key.database != MyDatabaseId) continue;
-    auto *s = static_cast<CounterCopy *>(palloc(sizeof(CounterCopy)));
-    s->key = entry->key;
-    s->period = entry->period;
-    s->used = pg_atomic_read_u64(&entry->used);
-    out = lappend(out, s);
-  }
-  LWLockRelease(shared->lock);
-  return out;
-}
-
-// Frees the entries of windows that ended before cutoff, of every database: the worker calls it
-// once the flush that saved this database's has committed (the other databases' meters are not
-// persisted; an ended window takes no more calls, so nothing counted is lost).
-void FreeEndedWindows(TimestampTz cutoff) {
-  LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-  HASH_SEQ_STATUS status;
-  hash_seq_init(&status, meter_table);
-  MeterEntry *entry;
-  while ((entry = static_cast<MeterEntry *>(hash_seq_search(&status))) != nullptr) {
-    if (WindowEnd(static_cast<Period>(entry->period), entry->key.window_start) > cutoff) continue;
-    const MeterKey key = entry->key;
-    RemoveEntry(key);  // dynahash allows removing the entry a scan just returned
-  }
-  LWLockRelease(shared->lock);
-}
-
-bool CountsTableExists() {
-  int rc = SPI_execute("SELECT pg_catalog.to_regclass('tenant.meter_counts') IS NOT NULL", true, 1);
-  bool isnull;
-  return rc == SPI_OK_SELECT && SPI_processed == 1 &&
-         DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-}
-
-bool AlertFunctionExists() {
-  int rc = SPI_execute(
-      "SELECT pg_catalog.to_regprocedure('tenant._usage_alert(uuid, text, timestamptz, text, integer, bigint, bigint, "
-      "text)') IS NOT NULL",
-      true, 1);
-  bool isnull;
-  return rc == SPI_OK_SELECT && SPI_processed == 1 &&
-         DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-}
-
-SPIPlanPtr alert_plan = nullptr;
-
-// Writes the queued alerts in the flush's transaction; returns how many it took from the head of
-// the queue (removed once that transaction has committed: a failed flush writes them next time).
-int WriteQueuedAlerts() {
-  SpinLockAcquire(&alert_queue->mutex);
-  const int queued = alert_queue->count;
-  SpinLockRelease(&alert_queue->mutex);
-  if (queued == 0 || !AlertFunctionExists()) return 0;
-  // Records only join at the tail: the first `queued` stay as they are until this worker removes them.
-  auto *alerts = static_cast<AlertRecord *>(palloc(sizeof(AlertRecord) * queued));
-  SpinLockAcquire(&alert_queue->mutex);
-  memcpy(alerts, alert_queue->records, sizeof(AlertRecord) * queued);
-  SpinLockRelease(&alert_queue->mutex);
-  if (alert_plan == nullptr) {
-    SPIPlanPtr plan = SPI_prepare(kAlertSql, kAlertParams, const_cast<Oid *>(kAlertTypes));
-    if (plan == nullptr || SPI_keepplan(plan) != 0) elog(ERROR, "could not prepare the alert write (%d)", SPI_result);
-    alert_plan = plan;
-  }
-  for (int i = 0; i < queued; ++i) {
-    const AlertRecord &a = alerts[i];
-    Datum values[kAlertParams] = {UUIDPGetDatum(&a.tenant), CStringGetTextDatum(a.resource),
-                                  TimestampTzGetDatum(a.window_start),
-                                  CStringGetTextDatum(PeriodName(static_cast<Period>(a.period))),
-                                  Int32GetDatum(a.level), Int64GetDatum(static_cast<int64>(a.used)),
-                                  Int64GetDatum(static_cast<int64>(a.limit)), CStringGetTextDatum(a.soft ? "soft" : "hard")};
-    if (SPI_execute_plan(alert_plan, values, nullptr, false, 0) < 0) elog(ERROR, "the alert write failed");
-  }
-  return queued;
-}
-
-void RemoveWrittenAlerts(int written) {
-  if (written == 0) return;
-  SpinLockAcquire(&alert_queue->mutex);
-  memmove(alert_queue->records, alert_queue->records + written,
-          sizeof(AlertRecord) * static_cast<size_t>(alert_queue->count - written));
-  alert_queue->count -= written;
-  SpinLockRelease(&alert_queue->mutex);
-}
-
-// The flush upsert, prepared once. It keeps the greater count: a promoted standby's counts, or a
-// backend's counts after a crash, never replace higher ones already saved.
-SPIPlanPtr flush_plan = nullptr;
-
-void Flush() {
-  const TimestampTz cutoff = GetCurrentTimestamp();
-  if (RecoveryInProgress()) {  // a standby counts in memory only; its tables are read-only
-    FreeEndedWindows(cutoff);
-    return;
-  }
-  SetCurrentStatementStartTimestamp();
-  StartTransactionCommand();
-  SPI_connect();
-  PushActiveSnapshot(GetTransactionSnapshot());
-  pgstat_report_activity(STATE_RUNNING, "pg_tenant: flushing meters");
-  if (CountsTableExists()) {
-    Oid types[5] = {UUIDOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT8OID};
-    if (flush_plan == nullptr) {
-      SPIPlanPtr plan = SPI_prepare(
-          "INSERT INTO tenant.meter_counts AS c (tenant_id, resource, window_start, period, used) "
-          "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, resource, window_start) DO UPDATE "
-          "SET used = EXCLUDED.used, flushed_at = pg_catalog.now() WHERE c.used OPERATOR(pg_catalog.<) EXCLUDED.used",
-          5, types);
-      if (plan == nullptr || SPI_keepplan(plan) != 0) elog(ERROR, "could not prepare the meter flush (%d)", SPI_result);
-      flush_plan = plan;
-    }
-    ListCell *cell;
-    foreach (cell, CopyCounters()) {
-      auto *s = static_cast<CounterCopy *>(lfirst(cell));
-      Datum values[5] = {UUIDPGetDatum(&s->key.tenant), CStringGetTextDatum(s->key.resource),
-                         TimestampTzGetDatum(s->key.window_start),
-                         CStringGetTextDatum(PeriodName(static_cast<Period>(s->period))),
-                         Int64GetDatum(static_cast<int64>(s->used))};
-      if (SPI_execute_plan(flush_plan, values, nullptr, false, 0) < 0) elog(ERROR, "the meter flush failed");
-    }
-  }
-  const int alerts_written = WriteQueuedAlerts();
-  SPI_finish();
-  PopActiveSnapshot();
-  CommitTransactionCommand();
-  RemoveWrittenAlerts(alerts_written);
-  pg_atomic_write_u64(&shared->flushed_until, static_cast<uint64>(cutoff));
-  pgstat_report_activity(STATE_IDLE, nullptr);
-  FreeEndedWindows(cutoff);  // only now: had the flush failed, they would be saved next time
-}
-
-// At start, counters of windows that are still open come back from the table (once per life
-// of shared memory: a restarted worker must not add them twice).
-void Load() {
-  SetCurrentStatementStartTimestamp();
-  StartTransactionCommand();
-  SPI_connect();
-  PushActiveSnapshot(GetTransactionSnapshot());
-  if (!shared->loaded && CountsTableExists() &&
-      SPI_execute("SELECT tenant_id, resource, window_start, period, used FROM tenant.meter_counts", true, 0) ==
-          SPI_OK_SELECT) {
-    const TimestampTz now = GetCurrentTimestamp();
-    for (uint64 i = 0; i < SPI_processed; ++i) {
-      HeapTuple row = SPI_tuptable->vals[i];
-      TupleDesc desc = SPI_tuptable->tupdesc;
-      bool isnull;
-      MeterKey key;
-      memset(&key, 0, sizeof(key));
-      key.database = MyDatabaseId;
-      key.tenant = *DatumGetUUIDP(SPI_getbinval(row, desc, 1, &isnull));
-      strlcpy(key.resource, TextDatumGetCString(SPI_getbinval(row, desc, 2, &isnull)), sizeof(key.resource));
-      key.window_start = DatumGetTimestampTz(SPI_getbinval(row, desc, 3, &isnull));
-      Period period = ParsePeriod(TextDatumGetCString(SPI_getbinval(row, desc, 4, &isnull))).value_or(Period::kNone);
-      const uint64 used = static_cast<uint64>(DatumGetInt64(SPI_getbinval(row, desc, 5, &isnull)));
-      if (WindowEnd(period, key.window_start) <= now) continue;
-      LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-      Outcome refusal;
-      MeterEntry *entry = AddEntry(key, period, &refusal);
-      if (entry != nullptr) pg_atomic_fetch_add_u64(&entry->used, used);  // calls made before the load add up
-      LWLockRelease(shared->lock);
-    }
-    shared->loaded = true;
-  }
-  SPI_finish();
-  PopActiveSnapshot();
-  CommitTransactionCommand();
-}
-
-// Runs a step of the worker with interrupts held, so a shutdown request waits for it, and with
-// its own error recovery: the error is logged, its transaction aborted, and the worker goes on
-// (at the next interval) instead of exiting and being restarted.
-void RunGuarded(void (*step)()) {
-  MemoryContext context = CurrentMemoryContext;
-  volatile bool failed = false;
-  HOLD_INTERRUPTS();
-  PG_TRY();
-  { step(); }
-  PG_CATCH();
-  {
-    failed = true;
-    MemoryContextSwitchTo(context);
-    EmitErrorReport();
-    AbortCurrentTransaction();
-    FlushErrorState();
-    pgstat_report_activity(STATE_IDLE, nullptr);
-  }
-  PG_END_TRY();
-  if (!failed) RESUME_INTERRUPTS();  // an error's longjmp has reset the holdoff count already
-}
 
 // A GUC check hook: the URL may hold a password (bridge::CheckSecretSetting).
 bool CheckRedisUrl(char **newval, void **, GucSource source) noexcept {
@@ -1221,42 +1002,6 @@ void Init() {
 using namespace pg_tenant;
 using namespace pg_tenant::meters;
 
-extern "C" PGDLLEXPORT void pg_tenant_meter_worker_main(Datum);
-
-// The worker's life: PostgreSQL code only (no C++ object lives here), in the pg_cron style, with
-// PostgreSQL's own SIGTERM handler (die): a shutdown request ends the wait, the worker flushes
-// once more (the flush holds interrupts) and exits.
-void pg_tenant_meter_worker_main(Datum) {
-  pqsignal(SIGTERM, die);
-  pqsignal(SIGHUP, SignalHandlerForConfigReload);
-  BackgroundWorkerUnblockSignals();
-  BackgroundWorkerInitializeConnection(meter_database, nullptr, 0);
-  RunGuarded(Load);
-  TimestampTz last_flush = 0;  // when the last flush started
-  for (;;) {
-    // Wakes for the flush and, more often, to report and return Redis leases (meters/lease.cpp).
-    (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, lease::TickMs(flush_interval_ms),
-                    PG_WAIT_EXTENSION);
-    ResetLatch(MyLatch);
-    if (ProcDiePending) break;
-    CHECK_FOR_INTERRUPTS();
-    if (ConfigReloadPending) {
-      ConfigReloadPending = false;
-      ProcessConfigFile(PGC_SIGHUP);
-    }
-    RunGuarded(lease::WorkerTick);
-    // Due one interval after the last flush started, the interval read now: a reload that
-    // shortens pg_tenant.flush_interval takes effect at once.
-    const TimestampTz now = GetCurrentTimestamp();
-    if (now - last_flush >= static_cast<TimestampTz>(flush_interval_ms) * 1000) {
-      last_flush = now;
-      RunGuarded(Flush);
-    }
-  }
-  RunGuarded(lease::WorkerShutdown);  // clean shutdown: used units reach Redis, unused ones go back
-  RunGuarded(Flush);  // clean shutdown: nothing counted is lost
-  proc_exit(0);
-}
 
 // tenant.meter(resource text, amount bigint) returns bigint: what the limit leaves, NULL when unlimited.
 PG_TENANT_FUNCTION(pg_tenant_meter) {
