@@ -224,9 +224,19 @@ bool Registered(const pg_uuid_t &tenant, Lookup lookup) {
   if (has_unregistered_memo && unregistered_memo_generation == registry::Generation() &&
       memcmp(&unregistered_memo, &tenant, sizeof(tenant)) == 0)
     return false;
+  // The look-up may run SQL of its own (on Citus, to find the registry's shard): a statement it
+  // runs is counted too, and must not look up again.
+  static bool looking_up = false;
+  if (looking_up) return false;
   bool registered = false;
-  if (lookup == Lookup::kMayRead && IsTransactionState())
-    bridge::Guarded([&] { registered = registry::IsRegistered(tenant); });  // a catalog error fails the statement
+  if (lookup == Lookup::kMayRead && IsTransactionState()) {
+    looking_up = true;
+    PG_TRY();
+    { bridge::Guarded([&] { registered = registry::IsRegistered(tenant); }); }  // a catalog error fails the statement
+    PG_FINALLY();
+    { looking_up = false; }
+    PG_END_TRY();
+  }
   if (!registered && lookup == Lookup::kMayRead) {
     has_unregistered_memo = true;
     unregistered_memo = tenant;
