@@ -1,14 +1,7 @@
-// Module entry: PG_MODULE_MAGIC and _PG_init, which wires each capability's GUCs and callbacks.
+// Module entry: PG_MODULE_MAGIC and _PG_init, which wires every setting and every hook
+// (src/wiring/: settings.cpp and hooks.cpp say what, and in which order).
 #include "bridge/pg.hpp"
-#include "context/context.hpp"
-#include "context/enforce.hpp"
-#include "context/signed.hpp"
-#include "guard/guard.hpp"
-#include "policy/protection.hpp"
-#include "registry/registry.hpp"
-#include "meters/meter.hpp"
-#include "quotas/ledger.hpp"
-#include "stats/stats.hpp"
+#include "wiring/wiring.hpp"
 
 extern "C" {
 PG_MODULE_MAGIC;
@@ -18,18 +11,7 @@ void _PG_init(void);
 void _PG_init(void) {
   // pg_upgrade loads libraries only to check them; define nothing then.
   if (IsBinaryUpgrade) return;
-  pg_tenant::registry::Init();
-  pg_tenant::context::Init();
-  pg_tenant::context::InitEnforcement();
-  pg_tenant::context::InitSignedContext();
-  pg_tenant::policy::Init();
-  pg_tenant::guard::Init();
-  pg_tenant::meters::Init();
-  // Row quotas: transaction callbacks, and an ExecutorStart hook that writes a transaction's
-  // pending counts before a statement of it reads tenant.row_counts.
-  pg_tenant::quotas::InitLedger();
-  // After enforcement: its ExecutorStart hook then runs inside the statistics' one, which
-  // counts the statements it refuses.
-  pg_tenant::stats::Init();
-  MarkGUCPrefixReserved("pg_tenant");
+  const bool preloading = process_shared_preload_libraries_in_progress;
+  pg_tenant::wiring::DefineSettings(preloading);
+  pg_tenant::wiring::InstallHooks(preloading);
 }

@@ -29,17 +29,14 @@
 #include "registry/slug.hpp"
 
 namespace pg_tenant::context {
-namespace {
 
-char *tenant_id_setting = nullptr;  // the GUC's string, owned by guc.c
-
-enum MissingContext { kMissingEmpty, kMissingError };
-const struct config_enum_entry kMissingContextOptions[] = {
-    {"empty", kMissingEmpty, false}, {"error", kMissingError, false}, {nullptr, 0, false}};
+// The settings (registered in src/wiring/settings.cpp); the strings are owned by guc.c.
+char *tenant_id_setting = nullptr;
 int missing_context = kMissingEmpty;
 bool require_signed_context = false;
+char *signed_tenant_setting = nullptr;
 
-char *signed_tenant_setting = nullptr;  // pg_tenant.signed_tenant_id, owned by guc.c
+namespace {
 
 // Set while pg_tenant itself assigns pg_tenant.tenant_id (Enter): under
 // pg_tenant.require_signed_context every other assignment (SET, SET LOCAL, set_config) is refused.
@@ -112,6 +109,8 @@ bool CheckUuidSetting(char **newval, void **extra, const char *hint) noexcept {
   return true;
 }
 
+}  // namespace
+
 bool CheckTenantId(char **newval, void **extra, GucSource) noexcept {
   if (*newval == nullptr || (*newval)[0] == '\0') return true;
   // A parallel worker restores its leader's settings, in name order: the leader's context is
@@ -151,6 +150,8 @@ void AssignSignedTenantId(const char *, void *extra) noexcept {
 
 // The assign hook runs before the variable changes: the rule is applied with the new value.
 void AssignRequireSigned(bool newval, void *) noexcept { EffectiveContext(newval); }
+
+namespace {
 
 // Citus sends the SET LOCAL statements it sees go through ProcessUtility to every worker the
 // transaction uses (citus.propagate_set_commands = local); a value set with set_config_option
@@ -248,30 +249,6 @@ void SetSignedTenant(const char *value, GucAction action) {
 }
 
 }  // namespace
-
-void Init() {
-  DefineCustomStringVariable(
-      "pg_tenant.tenant_id", "The current tenant (a uuid), or '' for none.",
-      "Set it with tenant.set() (transaction) or tenant.set_session(); SET LOCAL works too. "
-      "tenant.current_id() validates it against the registry.",
-      &tenant_id_setting, "", PGC_USERSET, GUC_NOT_IN_SAMPLE, CheckTenantId, AssignTenantId, nullptr);
-  DefineCustomEnumVariable("pg_tenant.missing_context",
-                           "What a statement on a tenant-scoped table does with no tenant set: empty or error.",
-                           "empty: row level security shows no rows; error: the statement fails (TN008) naming "
-                           "the table. Set it per role (ALTER ROLE ... SET) to find forgotten contexts.",
-                           &missing_context, kMissingEmpty, kMissingContextOptions, PGC_SUSET, 0, nullptr, nullptr,
-                           nullptr);
-  DefineCustomBoolVariable("pg_tenant.require_signed_context",
-                           "Only tenant.set_signed() may enter a tenant (set it per role with ALTER ROLE ... SET).",
-                           "tenant.set(), tenant.set_session() and any SET of pg_tenant.tenant_id are refused (TN013).",
-                           &require_signed_context, false, PGC_SUSET, 0, nullptr, AssignRequireSigned, nullptr);
-  DefineCustomStringVariable("pg_tenant.signed_tenant_id", "The tenant tenant.set_signed() entered (set by it only).",
-                             "Under pg_tenant.require_signed_context a pg_tenant.tenant_id this does not confirm is no "
-                             "tenant.",
-                             &signed_tenant_setting, "", PGC_USERSET,
-                             GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE, CheckSignedTenantId,
-                             AssignSignedTenantId, nullptr);
-}
 
 bool HasContext() { return has_context; }
 

@@ -8,8 +8,17 @@
 
 namespace pg_tenant::context {
 
-// Called from _PG_init: defines pg_tenant.tenant_id.
-void Init();
+// The settings (registered, with their texts, in src/wiring/settings.cpp) and their hooks.
+enum MissingContext { kMissingEmpty, kMissingError };
+extern char *tenant_id_setting;       // pg_tenant.tenant_id
+extern int missing_context;           // pg_tenant.missing_context
+extern bool require_signed_context;   // pg_tenant.require_signed_context
+extern char *signed_tenant_setting;   // pg_tenant.signed_tenant_id
+bool CheckTenantId(char **newval, void **extra, GucSource source) noexcept;
+void AssignTenantId(const char *newval, void *extra) noexcept;
+bool CheckSignedTenantId(char **newval, void **extra, GucSource source) noexcept;
+void AssignSignedTenantId(const char *newval, void *extra) noexcept;
+void AssignRequireSigned(bool newval, void *extra) noexcept;
 
 // The current tenant, validated like tenant.current_id() (TN001/TN002 when the setting names an
 // unknown or suspended tenant); false when there is none.

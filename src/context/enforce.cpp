@@ -22,8 +22,6 @@ namespace {
 
 using bridge::PgCall;
 
-ExecutorStart_hook_type previous_executor_start = nullptr;
-
 // A tenant-scoped table whose rows this entry's user sees through row level security.
 bool ScopedForUser(const RangeTblEntry *entry) {
   if (entry->rtekind != RTE_RELATION || !policy::IsScoped(entry->relid)) return false;
@@ -88,24 +86,15 @@ void Check(const PlannedStmt *statement) {
                 "tenant.resume() makes it writable again.");
 }
 
-void OnExecutorStart(QueryDesc *query, int eflags) noexcept {
+}  // namespace
+
+void CheckStatement(QueryDesc *query, int eflags) noexcept {
   const PlannedStmt *statement = query->plannedstmt;
   // The common case costs a few tests: a statement in a tenant that writes nothing, or one with no
   // tenant under missing_context = empty. EXPLAIN without ANALYZE runs nothing.
   if (statement->commandType != CMD_UTILITY && (eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0 &&
       (HasContext() ? Writes(statement) : MissingContextIsError()))
     bridge::Guarded([&] { Check(statement); });
-  if (previous_executor_start != nullptr)
-    previous_executor_start(query, eflags);
-  else
-    standard_ExecutorStart(query, eflags);
-}
-
-}  // namespace
-
-void InitEnforcement() {
-  previous_executor_start = ExecutorStart_hook;
-  ExecutorStart_hook = OnExecutorStart;
 }
 
 }  // namespace pg_tenant::context

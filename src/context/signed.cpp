@@ -18,13 +18,8 @@ extern "C" {
 #include <string_view>
 
 namespace pg_tenant::context {
-namespace {
 
-using bridge::PgCall;
-
-constexpr int64 kClockSkewSeconds = 60;  // an issued-at this far in the future is tolerated
-
-char *context_secret = nullptr;  // key_id:secret[, ...], superuser-only, owned by guc.c
+char *context_secret = nullptr;  // pg_tenant.context_secret: key_id:secret[, ...], owned by guc.c
 
 bool CheckContextSecret(char **newval, void **, GucSource source) noexcept {
   return bridge::CheckSecretSetting(
@@ -34,6 +29,12 @@ bool CheckContextSecret(char **newval, void **, GucSource source) noexcept {
 }
 
 const char *ShowContextSecret() noexcept { return bridge::ShownSecret(context_secret); }
+
+namespace {
+
+using bridge::PgCall;
+
+constexpr int64 kClockSkewSeconds = 60;  // an issued-at this far in the future is tolerated
 
 std::vector<token::Key> Keys() {
   std::string error;
@@ -143,15 +144,6 @@ pg_uuid_t Verify(const std::string &text) {
 }
 
 }  // namespace
-
-void InitSignedContext() {
-  DefineCustomStringVariable("pg_tenant.context_secret", "The keys that sign tenant tokens: key_id:secret[, ...].",
-                             "The first key signs (tenant.sign); every listed key verifies (tenant.set_signed), so "
-                             "two are valid at once while keys rotate. Superuser-only, never readable by other roles; "
-                             "postgresql.conf, ALTER SYSTEM or SET only.",
-                             &context_secret, "", PGC_SUSET, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
-                             CheckContextSecret, nullptr, ShowContextSecret);
-}
 
 }  // namespace pg_tenant::context
 

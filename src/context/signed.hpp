@@ -4,9 +4,13 @@
 // is the only way in, so SQL injection in an application cannot hop tenants.
 #pragma once
 
+#include "bridge/pg.hpp"
+
 namespace pg_tenant::context {
 
-// Called from _PG_init: pg_tenant.context_secret.
-void InitSignedContext();
+// pg_tenant.context_secret (registered in src/wiring/settings.cpp), its check and show hooks.
+extern char *context_secret;
+bool CheckContextSecret(char **newval, void **extra, GucSource source) noexcept;
+const char *ShowContextSecret() noexcept;
 
 }  // namespace pg_tenant::context

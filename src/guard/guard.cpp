@@ -29,14 +29,8 @@
 #include <vector>
 
 namespace pg_tenant::guard {
-namespace {
 
 using bridge::PgCall;
-
-enum EnforceMode { kEnforceError, kEnforceWarn, kEnforceOff };
-
-const struct config_enum_entry kEnforceOptions[] = {
-    {"error", kEnforceError, false}, {"warn", kEnforceWarn, false}, {"off", kEnforceOff, false}, {nullptr, 0, false}};
 
 // pg_tenant.guarded_schemas, parsed by its check hook into this (the GUC's "extra", malloc'd).
 struct SchemaList {
@@ -44,6 +38,7 @@ struct SchemaList {
   NameData names[FLEXIBLE_ARRAY_MEMBER];
 };
 
+// The settings (registered in src/wiring/settings.cpp).
 char *guarded_schemas_setting = nullptr;
 const SchemaList *guarded_schemas = nullptr;
 int enforce = kEnforceError;
@@ -69,6 +64,8 @@ bool CheckGuardedSchemas(char **newval, void **extra, GucSource) noexcept {
 }
 
 void AssignGuardedSchemas(const char *, void *extra) noexcept { guarded_schemas = static_cast<SchemaList *>(extra); }
+
+namespace {
 
 bool Bypassed() {
   if (enforce == kEnforceOff || creating_extension || policy::RunningProtectDdl()) return true;
@@ -383,20 +380,6 @@ SELECT DISTINCT cl.oid, pg_catalog.format('%I.%I', n.nspname, cl.relname), s.ten
 )SQL",
                         {spi::TextArrayParam(schemas), spi::TextArrayParam(tables)});
   for (const auto &r : rows) CheckScopedTable(spi::ToOid(r.at(0)), *r.at(1), *r.at(2));
-}
-
-void Init() {
-  DefineCustomStringVariable("pg_tenant.guarded_schemas",
-                             "Schemas where every table must have the tenant column or be exempted.",
-                             "A comma-separated list of schema names, quoted as in SQL; checked by the DDL guard "
-                             "and tenant.audit().",
-                             &guarded_schemas_setting, "public", PGC_SUSET, GUC_LIST_INPUT,
-                             CheckGuardedSchemas, AssignGuardedSchemas, nullptr);
-  DefineCustomEnumVariable("pg_tenant.enforce", "What the DDL guard does with a violation: error, warn or off.",
-                           nullptr, &enforce, kEnforceError, kEnforceOptions, PGC_SUSET, 0, nullptr, nullptr, nullptr);
-  DefineCustomBoolVariable("pg_tenant.auto_protect",
-                           "Protect each new table with a tenant column in a guarded schema, in the same transaction.",
-                           nullptr, &auto_protect, false, PGC_SUSET, 0, nullptr, nullptr, nullptr);
 }
 
 }  // namespace pg_tenant::guard

@@ -6,8 +6,13 @@
 
 namespace pg_tenant::guard {
 
-// Called from _PG_init: pg_tenant.guarded_schemas, pg_tenant.enforce, pg_tenant.auto_protect.
-void Init();
+// The settings (registered, with their texts, in src/wiring/settings.cpp) and their hooks.
+enum EnforceMode { kEnforceError, kEnforceWarn, kEnforceOff };
+extern char *guarded_schemas_setting;  // pg_tenant.guarded_schemas
+extern int enforce;                    // pg_tenant.enforce
+extern bool auto_protect;              // pg_tenant.auto_protect
+bool CheckGuardedSchemas(char **newval, void **extra, GucSource source) noexcept;
+void AssignGuardedSchemas(const char *newval, void *extra) noexcept;
 
 // True when schema is listed in pg_tenant.guarded_schemas. The list is parsed once, when it is
 // set, the way PostgreSQL parses search_path: unquoted names are folded to lower case, quoted

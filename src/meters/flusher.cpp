@@ -6,6 +6,7 @@
 // Locking: the store's (meters/store.hpp); the worker copies counters under the shared lock and
 // frees ended windows under the exclusive one, only after the flush that saved them committed.
 #include "meters/lease.hpp"
+#include "meters/meter.hpp"
 #include "meters/store.hpp"
 
 namespace pg_tenant::meters {
@@ -180,6 +181,22 @@ void RunGuarded(void (*step)()) {
 }
 
 }  // namespace
+
+// Registered while preloading (src/wiring/hooks.cpp): one worker per server, restarted 5 s after it
+// fails.
+void RegisterWorker() {
+  BackgroundWorker worker;
+  memset(&worker, 0, sizeof(worker));
+  worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+  worker.bgw_start_time = BgWorkerStart_ConsistentState;  // on a standby too (it loads, never flushes)
+  worker.bgw_restart_time = 5;
+  strlcpy(worker.bgw_library_name, "pg_tenant", BGW_MAXLEN);
+  strlcpy(worker.bgw_function_name, "pg_tenant_meter_worker_main", BGW_MAXLEN);
+  strlcpy(worker.bgw_name, "pg_tenant meter flusher", BGW_MAXLEN);
+  strlcpy(worker.bgw_type, "pg_tenant meter flusher", BGW_MAXLEN);
+  RegisterBackgroundWorker(&worker);
+}
+
 }  // namespace pg_tenant::meters
 
 using namespace pg_tenant;

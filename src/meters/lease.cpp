@@ -9,6 +9,7 @@
 // Deadlines here only decide when the worker returns a lease (fairness), never whether a unit may
 // be served, so clocks need not agree.
 #include "meters/lease.hpp"
+#include "meters/meter.hpp"
 
 #include <limits>
 
@@ -51,22 +52,20 @@ struct LeaseShared {
   char url[kUrlSize];            // the Redis every lease of this server came from ('' until the first)
 };
 
-int lease_max = 1000;
-int lease_time_ms = 1000;
-int max_leases = 0;
 LeaseShared *shared = nullptr;
 HTAB *table = nullptr;
-shmem_request_hook_type previous_shmem_request = nullptr;
-shmem_startup_hook_type previous_shmem_startup = nullptr;
+
+}  // namespace
+
+int lease_max = 1000;
+int lease_time_ms = 1000;
 
 void RequestSharedMemory() noexcept {
-  if (previous_shmem_request) previous_shmem_request();
-  RequestAddinShmemSpace(MAXALIGN(sizeof(LeaseShared)) + hash_estimate_size(max_leases, sizeof(LeaseEntry)));
+  RequestAddinShmemSpace(MAXALIGN(sizeof(LeaseShared)) + hash_estimate_size(max_meters, sizeof(LeaseEntry)));
   RequestNamedLWLockTranche("pg_tenant leases", 1);
 }
 
 void StartSharedMemory() noexcept {
-  if (previous_shmem_startup) previous_shmem_startup();
   LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
   bool found;
   shared = static_cast<LeaseShared *>(ShmemInitStruct("pg_tenant leases", sizeof(LeaseShared), &found));
@@ -88,9 +87,11 @@ void StartSharedMemory() noexcept {
   memset(&info, 0, sizeof(info));
   info.keysize = kKeySize;
   info.entrysize = sizeof(LeaseEntry);
-  table = ShmemInitHash("pg_tenant lease table", max_leases, max_leases, &info, HASH_ELEM | HASH_STRINGS);
+  table = ShmemInitHash("pg_tenant lease table", max_meters, max_meters, &info, HASH_ELEM | HASH_STRINGS);
   LWLockRelease(AddinShmemInitLock);
 }
+
+namespace {
 
 // --- which Redis: leases come from one URL per server ---------------------------------------
 
@@ -197,22 +198,6 @@ bool WorkerConnected() {
 
 }  // namespace
 
-void Init(int max_entries) {
-  max_leases = max_entries;
-  DefineCustomIntVariable("pg_tenant.redis_lease_max", "Most meter units a server leases from Redis at once.",
-                          "Leases are also at most half of what the limit leaves, divided among the servers "
-                          "holding leases; 0 counts every call in Redis (one round trip per call).",
-                          &lease_max, 1000, 0, INT_MAX, PGC_SUSET, 0, nullptr, nullptr, nullptr);
-  DefineCustomIntVariable("pg_tenant.redis_lease_time", "How long a server keeps a lease of meter units.",
-                          "The background worker then returns its unused units to Redis, and reports used "
-                          "ones every half of it.",
-                          &lease_time_ms, 1000, 10, 3600000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
-  previous_shmem_request = shmem_request_hook;
-  shmem_request_hook = RequestSharedMemory;
-  previous_shmem_startup = shmem_startup_hook;
-  shmem_startup_hook = StartSharedMemory;
-}
-
 bool Serve(const Session &session, const std::string &key, uint64 amount, bool limited, uint64 limit, uint64 *used,
            uint64 *before) {
   if (table == nullptr || lease_max <= 0 || key.size() >= kKeySize || !SlotMatches(session)) return false;
@@ -258,7 +243,7 @@ redis::MeterReply Meter(redis::Client &client, const Session &session, const std
       LWLockRelease(shared->lock);
       LWLockAcquire(shared->lock, LW_EXCLUSIVE);
       bool exists = false;
-      found = hash_get_num_entries(table) < max_leases
+      found = hash_get_num_entries(table) < max_meters
                   ? static_cast<LeaseEntry *>(hash_search(table, key.c_str(), HASH_ENTER_NULL, &exists))
                   : nullptr;
       if (found != nullptr && !exists) {

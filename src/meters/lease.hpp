@@ -13,8 +13,13 @@
 
 namespace pg_tenant::meters::lease {
 
-// From meters::Init while preloading: the lease GUCs, and shared memory for max_entries leases.
-void Init(int max_entries);
+// The settings (registered in src/wiring/settings.cpp; only when preloaded).
+extern int lease_max;      // pg_tenant.redis_lease_max
+extern int lease_time_ms;  // pg_tenant.redis_lease_time
+
+// Shared memory for as many leases as there are meters (src/wiring/hooks.cpp).
+void RequestSharedMemory() noexcept;
+void StartSharedMemory() noexcept;
 
 // What a backend's session uses for Redis: its URL, a number that changes with the URL, and
 // whether its connection is open.

@@ -32,6 +32,19 @@
 
 namespace pg_tenant::meters {
 using namespace store;
+
+// The settings (registered in src/wiring/settings.cpp; only when preloaded).
+int meter_backend = kBackendShmem;
+char *redis_url = nullptr;
+int redis_connect_timeout_ms = 200;
+int redis_command_timeout_ms = 200;
+int redis_failure = kFailClosed;
+int max_meters = 10000;
+int max_idempotency_keys = 10000;
+int max_idempotency_keys_per_tenant = 1000;
+int idempotency_horizon_s = 300;
+int max_meters_per_tenant = 64;
+
 namespace {
 
 using bridge::PgCall;
@@ -79,31 +92,12 @@ struct OnceEntry {
   int64 amount;  // a repeat must ask for the same amount
 };
 
-enum MeterBackend { kBackendShmem, kBackendRedis };
-enum RedisFailure { kFailClosed, kFailOpen, kFailLocal };
-const struct config_enum_entry kBackendOptions[] = {
-    {"shmem", kBackendShmem, false}, {"redis", kBackendRedis, false}, {nullptr, 0, false}};
-const struct config_enum_entry kFailureOptions[] = {
-    {"closed", kFailClosed, false}, {"open", kFailOpen, false}, {"local", kFailLocal, false}, {nullptr, 0, false}};
-int meter_backend = kBackendShmem;
-char *redis_url = nullptr;
-int redis_connect_timeout_ms = 200;
-int redis_command_timeout_ms = 200;
-int redis_failure = kFailClosed;
 uint64 redis_url_version = 0;
-
-int max_meters = 10000;
-int max_idempotency_keys = 10000;
-int max_idempotency_keys_per_tenant = 1000;
-int idempotency_horizon_s = 300;
-int max_meters_per_tenant = 64;
 
 LWLock *once_lock = nullptr;
 HTAB *once_table = nullptr;
 HTAB *once_share_table = nullptr;
 HTAB *share_table = nullptr;
-shmem_request_hook_type previous_shmem_request = nullptr;
-shmem_startup_hook_type previous_shmem_startup = nullptr;
 
 Size SharedSize() {
   return MAXALIGN(sizeof(MeterShared)) + MAXALIGN(sizeof(AlertQueue)) +
@@ -112,14 +106,14 @@ Size SharedSize() {
          hash_estimate_size(max_idempotency_keys, sizeof(ShareEntry));
 }
 
+}  // namespace
+
 void RequestSharedMemory() noexcept {
-  if (previous_shmem_request) previous_shmem_request();
   RequestAddinShmemSpace(SharedSize());
   RequestNamedLWLockTranche("pg_tenant", 2);  // the meters', the idempotency keys'
 }
 
 void StartSharedMemory() noexcept {
-  if (previous_shmem_startup) previous_shmem_startup();
   LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
   bool found;
   shared = static_cast<MeterShared *>(ShmemInitStruct("pg_tenant meters", sizeof(MeterShared), &found));
@@ -153,6 +147,8 @@ void StartSharedMemory() noexcept {
   once_lock = &(GetNamedLWLockTranche("pg_tenant"))[1].lock;
   LWLockRelease(AddinShmemInitLock);
 }
+
+namespace {
 
 // --- the hot path ---------------------------------------------------------------------------
 
@@ -881,6 +877,8 @@ bool Meter(FunctionCallInfo fcinfo, Refusal *refusal, std::optional<int64> *left
 }
 
 
+}  // namespace
+
 // A GUC check hook: the URL may hold a password (bridge::CheckSecretSetting).
 bool CheckRedisUrl(char **newval, void **, GucSource source) noexcept {
   return bridge::CheckSecretSetting("pg_tenant.redis_url", "Redis URL", "The form is redis://[:password@]host:port[/db].",
@@ -890,6 +888,8 @@ bool CheckRedisUrl(char **newval, void **, GucSource source) noexcept {
 }
 
 void AssignRedisUrl(const char *, void *) noexcept { ++redis_url_version; }
+
+namespace {
 
 // --- forgetting a purged tenant ----------------------------------------------------------------
 
@@ -938,64 +938,6 @@ void ForgetPurgedTenants(XactEvent event, void *) noexcept {
 }
 
 }  // namespace
-
-void Init() {
-  if (!process_shared_preload_libraries_in_progress) return;
-  DefineCustomIntVariable("pg_tenant.max_meters", "Most meter counters kept in shared memory.",
-                          "One counter per database, tenant, resource and window.", &max_meters, 10000, 16,
-                          10000000, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
-  DefineCustomIntVariable("pg_tenant.max_meters_per_tenant", "Most meter counters one tenant may hold at once.",
-                          "Its share of pg_tenant.max_meters: one counter per resource and open window. A tenant "
-                          "past it is refused (53400); the others are not affected.",
-                          &max_meters_per_tenant, 64, 1, 10000000, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
-  DefineCustomIntVariable("pg_tenant.max_idempotency_keys", "Most idempotency keys of meter calls kept at once.",
-                          "Each is kept for pg_tenant.idempotency_horizon; a keyed call finding them all younger is "
-                          "refused (53400).",
-                          &max_idempotency_keys, 10000, 16, 10000000, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
-  DefineCustomIntVariable("pg_tenant.max_idempotency_keys_per_tenant", "Most idempotency keys one tenant may hold at once.",
-                          "Its share of pg_tenant.max_idempotency_keys. A tenant past it is refused (53400); the "
-                          "others are not affected.",
-                          &max_idempotency_keys_per_tenant, 1000, 1, 10000000, PGC_SIGHUP, 0, nullptr, nullptr,
-                          nullptr);
-  DefineCustomIntVariable("pg_tenant.idempotency_horizon", "How long a meter call's idempotency key is remembered.",
-                          "A repeat within it counts nothing and gets the first call's answer.", &idempotency_horizon_s,
-                          300, 1, 7 * 86400, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
-  DefineCustomIntVariable("pg_tenant.flush_interval", "How often meters are written to tenant.meter_counts.",
-                          "A crash loses at most this much counting.", &flush_interval_ms, 1000, 10, 3600000,
-                          PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
-  DefineCustomStringVariable("pg_tenant.database", "The database whose meters the background worker persists.",
-                             nullptr, &meter_database, "postgres", PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
-  DefineCustomEnumVariable("pg_tenant.meter_backend", "Where meters count: shmem (this server) or redis (shared).",
-                           nullptr, &meter_backend, kBackendShmem, kBackendOptions, PGC_SUSET, 0, nullptr, nullptr,
-                           nullptr);
-  DefineCustomStringVariable("pg_tenant.redis_url", "The Redis server of the redis meter backend.",
-                             "redis://[:password@]host:port[/db]", &redis_url, "", PGC_SUSET, GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL,
-                             CheckRedisUrl, AssignRedisUrl, [] { return bridge::ShownSecret(redis_url); });
-  DefineCustomIntVariable("pg_tenant.redis_connect_timeout", "Longest wait to connect to Redis.", nullptr,
-                          &redis_connect_timeout_ms, 200, 1, 60000, PGC_SUSET, GUC_UNIT_MS, nullptr, nullptr, nullptr);
-  DefineCustomIntVariable("pg_tenant.redis_command_timeout", "Longest wait for a Redis reply.", nullptr,
-                          &redis_command_timeout_ms, 200, 1, 60000, PGC_SUSET, GUC_UNIT_MS, nullptr, nullptr, nullptr);
-  DefineCustomEnumVariable("pg_tenant.redis_failure",
-                           "When Redis is unreachable: closed (error), open (let calls through), local (count here).",
-                           nullptr, &redis_failure, kFailClosed, kFailureOptions, PGC_SUSET, 0, nullptr, nullptr,
-                           nullptr);
-  previous_shmem_request = shmem_request_hook;
-  shmem_request_hook = RequestSharedMemory;
-  previous_shmem_startup = shmem_startup_hook;
-  shmem_startup_hook = StartSharedMemory;
-  lease::Init(max_meters);
-
-  BackgroundWorker worker;
-  memset(&worker, 0, sizeof(worker));
-  worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-  worker.bgw_start_time = BgWorkerStart_ConsistentState;  // on a standby too (it loads, never flushes)
-  worker.bgw_restart_time = 5;
-  strlcpy(worker.bgw_library_name, "pg_tenant", BGW_MAXLEN);
-  strlcpy(worker.bgw_function_name, "pg_tenant_meter_worker_main", BGW_MAXLEN);
-  strlcpy(worker.bgw_name, "pg_tenant meter flusher", BGW_MAXLEN);
-  strlcpy(worker.bgw_type, "pg_tenant meter flusher", BGW_MAXLEN);
-  RegisterBackgroundWorker(&worker);
-}
 
 }  // namespace pg_tenant::meters
 

@@ -10,6 +10,7 @@
 
 #include "bridge/pg.hpp"
 #include "limits/window.hpp"
+#include "meters/meter.hpp"
 
 namespace pg_tenant::meters::store {
 
@@ -78,8 +79,6 @@ inline const Oid kAlertTypes[kAlertParams] = {UUIDOID, TEXTOID, TIMESTAMPTZOID, 
 extern MeterShared *shared;
 extern AlertQueue *alert_queue;
 extern HTAB *meter_table;
-extern int flush_interval_ms;  // pg_tenant.flush_interval
-extern char *meter_database;   // pg_tenant.database
 
 // Adds the entry of key, within the tenant's share and the table's size; the caller holds the
 // lock exclusively. nullptr with *refusal set when there is no room.

@@ -7,12 +7,13 @@
 #include <cstring>
 
 namespace pg_tenant::policy {
+
+char *tenant_column_setting = nullptr;  // pg_tenant.tenant_column, owned by guc.c
+
 namespace {
 
 using bridge::PgCall;
 
-constexpr const char *kDefaultTenantColumn = "tenant_id";
-char *tenant_column_setting = nullptr;  // pg_tenant.tenant_column, owned by guc.c
 
 // (column OPERATOR(pg_catalog.=) tenant.current_id()), as protect creates it.
 bool IsTenantPredicate(Node *expr, AttrNumber column, Oid current_id) {
@@ -270,6 +271,8 @@ struct ScopedEntry {
 MemoryContext scoped_context = nullptr;
 HTAB *scoped_cache = nullptr;
 
+}  // namespace
+
 void ForgetScoped(Datum, Oid relid) noexcept {
   if (scoped_cache == nullptr) return;
   if (relid == InvalidOid)
@@ -277,8 +280,6 @@ void ForgetScoped(Datum, Oid relid) noexcept {
   else
     hash_search(scoped_cache, &relid, HASH_REMOVE, nullptr);
 }
-
-}  // namespace
 
 bool IsScoped(Oid relid) {
   if (scoped_cache == nullptr)
@@ -313,24 +314,12 @@ std::vector<TreeNode> TableTree(Oid root) {
   return tree;
 }
 
-namespace {
-
 // A column name as protect takes it (a name, not an SQL identifier: no quoting, case kept).
 bool CheckTenantColumn(char **newval, void **, GucSource) noexcept {
   if (*newval != nullptr && (*newval)[0] != '\0' && strlen(*newval) < NAMEDATALEN) return true;
   GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
   GUC_check_errdetail("A column name of 1 to %d bytes is required.", NAMEDATALEN - 1);
   return false;
-}
-
-}  // namespace
-
-void Init() {
-  DefineCustomStringVariable("pg_tenant.tenant_column", "The name of the tenant column.",
-                             "What the DDL guard requires of new tables in guarded schemas, what auto_protect, "
-                             "protect_all and the audit look for, and tenant.protect()'s default.",
-                             &tenant_column_setting, kDefaultTenantColumn, PGC_SUSET, 0, CheckTenantColumn, nullptr, nullptr);
-  CacheRegisterRelcacheCallback(ForgetScoped, (Datum)0);
 }
 
 }  // namespace pg_tenant::policy

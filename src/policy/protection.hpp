@@ -63,7 +63,11 @@ struct TreeNode {
 };
 std::vector<TreeNode> TableTree(Oid root);
 
-// Called from _PG_init: pg_tenant.tenant_column.
-void Init();
+// pg_tenant.tenant_column (registered in src/wiring/settings.cpp) and its check hook.
+constexpr const char *kDefaultTenantColumn = "tenant_id";
+extern char *tenant_column_setting;
+bool CheckTenantColumn(char **newval, void **extra, GucSource source) noexcept;
+// The relcache callback (src/wiring/hooks.cpp): forgets what IsScoped remembered of relid.
+void ForgetScoped(Datum, Oid relid) noexcept;
 
 }  // namespace pg_tenant::policy

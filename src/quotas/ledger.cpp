@@ -31,9 +31,13 @@ Catalog catalog;
 
 // A relcache invalidation of the table (or of everything) voids the look-up: the extension may
 // have been dropped and created again.
+}  // namespace
+
 void ForgetCatalog(Datum, Oid relid) noexcept {
   if (relid == InvalidOid || relid == catalog.counts) catalog = Catalog{};
 }
+
+namespace {
 
 // False when pg_tenant's tables are not there (the extension dropped in this transaction).
 bool LookUpCatalog() {
@@ -286,6 +290,8 @@ bool WriteAll() {
 // Just before commit (or PREPARE): the deltas go to tenant.row_counts. An error here (it can be
 // one: a serialization failure, a full disk) aborts the commit cleanly, as an error of a deferred
 // trigger would: the transaction is rolled back and the ledger cleared by the abort.
+}  // namespace
+
 void OnXactEvent(XactEvent event, void *) noexcept {
   switch (event) {
     case XACT_EVENT_PRE_COMMIT:
@@ -323,9 +329,9 @@ void OnSubXactEvent(SubXactEvent event, SubTransactionId, SubTransactionId, void
   }
 }
 
-// --- statements that read or write tenant.row_counts ---------------------------------------------------
+namespace {
 
-ExecutorStart_hook_type previous_executor_start = nullptr;
+// --- statements that read or write tenant.row_counts ---------------------------------------------------
 
 bool NamesCounts(const PlannedStmt *statement) {
   if (statement->commandType == CMD_UTILITY) return false;
@@ -368,26 +374,14 @@ void BeforeStatementOnCounts(QueryDesc *query) {
   });
 }
 
-void OnExecutorStart(QueryDesc *query, int eflags) noexcept {
+}  // namespace
+
+void BeforeStatement(QueryDesc *query, int) noexcept {
   // While no counter was touched in this transaction (nearly always), one test.
   if (!counters.empty() && !busy && !IsInParallelMode())
     bridge::Guarded([&] {
       if (LookUpCatalog() && NamesCounts(query->plannedstmt)) BeforeStatementOnCounts(query);
     });
-  if (previous_executor_start != nullptr)
-    previous_executor_start(query, eflags);
-  else
-    standard_ExecutorStart(query, eflags);
-}
-
-}  // namespace
-
-void InitLedger() {
-  RegisterXactCallback(OnXactEvent, nullptr);
-  RegisterSubXactCallback(OnSubXactEvent, nullptr);
-  CacheRegisterRelcacheCallback(ForgetCatalog, (Datum)0);
-  previous_executor_start = ExecutorStart_hook;
-  ExecutorStart_hook = OnExecutorStart;
 }
 
 void Apply(const std::string &resource, const Deltas &deltas, bool enforce) {

@@ -48,10 +48,13 @@ MemoryContext cache_context = nullptr;
 HTAB *by_id = nullptr;
 HTAB *by_slug = nullptr;
 bool tables_ready = false;  // by_id and by_slug point to live tables (CachedSlug reads them)
-int cache_capacity = 10000;
 int64 cache_hits = 0;
 int64 cache_misses = 0;
 int64 cache_resets = 0;
+
+}  // namespace
+
+int cache_capacity = 10000;
 
 void OnRelcacheInvalidation(Datum, Oid relid) noexcept {
   if (relid == InvalidOid || (oids_valid && (relid == oids.tenants || relid == oids.plans ||
@@ -61,6 +64,8 @@ void OnRelcacheInvalidation(Datum, Oid relid) noexcept {
     ++generation;
   }
 }
+
+namespace {
 
 // Empties the cache (no C++ objects alive here; PostgreSQL errors are plain OOM).
 void ResetCache() {
@@ -306,12 +311,6 @@ std::string IdText(const pg_uuid_t &id) {
   return FormatUuid(bytes);
 }
 
-void Init() {
-  DefineCustomIntVariable("pg_tenant.tenant_cache_size", "Most tenant records each backend keeps cached.",
-                          "When the cache is full it is emptied and refilled on demand.", &cache_capacity,
-                          10000, 1, 1000000, PGC_SUSET, 0, nullptr, nullptr, nullptr);
-  CacheRegisterRelcacheCallback(OnRelcacheInvalidation, (Datum)0);
-}
 
 }  // namespace pg_tenant::registry
 

@@ -53,7 +53,10 @@ Error PlanNotFound(std::string_view plan);
 // The canonical text of a tenant id.
 std::string IdText(const pg_uuid_t &id);
 
-// Called from _PG_init: the capacity GUC and the invalidation callback.
-void Init();
+// pg_tenant.tenant_cache_size (registered, with the other settings, in src/wiring/settings.cpp).
+extern int cache_capacity;
+// The relcache callback (src/wiring/hooks.cpp): a change of tenant.tenants or tenant.plans
+// empties the cache.
+void OnRelcacheInvalidation(Datum, Oid relid) noexcept;
 
 }  // namespace pg_tenant::registry

@@ -20,14 +20,10 @@
 #include "stats/stats.hpp"
 
 namespace pg_tenant::stats {
+
+int log_tenant = kLogOff;  // pg_tenant.log_tenant (registered in src/wiring/settings.cpp)
+
 namespace {
-
-enum LogTenant { kLogOff, kLogId, kLogSlug };
-const struct config_enum_entry kLogTenantOptions[] = {
-    {"off", kLogOff, false}, {"id", kLogId, false}, {"slug", kLogSlug, false}, {nullptr, 0, false}};
-int log_tenant = kLogOff;
-
-emit_log_hook_type previous_emit_log_hook = nullptr;
 
 constexpr char kTag[] = "tenant=";
 
@@ -39,8 +35,9 @@ char *Tagged(const char *head, const char *separator, const char *value, const c
   return text;
 }
 
+}  // namespace
+
 void TagLogEntry(ErrorData *edata) noexcept {
-  if (previous_emit_log_hook != nullptr) previous_emit_log_hook(edata);
   // A reload that changes a secret setting must not print it (bridge/settings.hpp).
   if (char *masked = bridge::MaskedSecretMessage(edata)) edata->message = masked;
   if (log_tenant == kLogOff || !edata->output_to_server) return;
@@ -73,17 +70,6 @@ void TagLogEntry(ErrorData *edata) noexcept {
   if (tagged == nullptr) return;
   if (edata->detail_log != nullptr) pfree(edata->detail_log);
   edata->detail_log = tagged;
-}
-
-}  // namespace
-
-void InitLogTag() {
-  DefineCustomEnumVariable("pg_tenant.log_tenant", "Tags server log lines with the tenant: off, id or slug.",
-                           "While a tenant is set, each entry written to the server log gets a server-only "
-                           "DETAIL line tenant=<id or slug>; clients see no change.",
-                           &log_tenant, kLogOff, kLogTenantOptions, PGC_SUSET, 0, nullptr, nullptr, nullptr);
-  previous_emit_log_hook = emit_log_hook;
-  emit_log_hook = TagLogEntry;
 }
 
 }  // namespace pg_tenant::stats

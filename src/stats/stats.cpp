@@ -25,6 +25,12 @@
 #include "stats/counters.hpp"
 
 namespace pg_tenant::stats {
+
+// The settings (registered in src/wiring/settings.cpp; only when preloaded).
+bool stats_enabled = true;
+int max_tenants = 1000;
+int period_seconds = 60;
+
 namespace {
 
 using bridge::PgCall;
@@ -70,23 +76,10 @@ struct StatsShared {
   uint64 removals;  // rows removed so far (eviction, reset): a backend's memo of a row is valid while it holds
 };
 
-// --- settings ------------------------------------------------------------------------------
-
-bool stats_enabled = true;
-int max_tenants = 1000;
-int period_seconds = 60;
-
 StatsShared *shared = nullptr;
 HTAB *table = nullptr;
 Candidate *candidates = nullptr;  // eviction scratch in shared memory, used under the exclusive lock
 StatsEntry **candidate_entries = nullptr;
-
-shmem_request_hook_type previous_shmem_request = nullptr;
-shmem_startup_hook_type previous_shmem_startup = nullptr;
-ExecutorStart_hook_type previous_start = nullptr;
-ExecutorRun_hook_type previous_run = nullptr;
-ExecutorFinish_hook_type previous_finish = nullptr;
-ExecutorEnd_hook_type previous_end = nullptr;
 
 int64 PeriodUs() { return static_cast<int64>(period_seconds) * USECS_PER_SEC; }
 int HardRows() { return static_cast<int>(HardCapacity(static_cast<size_t>(max_tenants))); }
@@ -399,22 +392,16 @@ void CountFailure(QueryDesc *query) {
   Store(tenant, c, Lookup::kCacheOnly);
 }
 
-void OnExecutorStart(QueryDesc *query, int eflags) noexcept {
+}  // namespace
+
+void MeasureStart(QueryDesc *query, int eflags, ExecutorStart_hook_type inner) noexcept {
   if (nesting > 0 || !Counting()) {
-    if (previous_start != nullptr)
-      previous_start(query, eflags);
-    else
-      standard_ExecutorStart(query, eflags);
+    inner(query, eflags);
     return;
   }
   ++nesting;  // whatever starting the plan runs (a function in a partition key) is nested
   PG_TRY();
-  {
-    if (previous_start != nullptr)
-      previous_start(query, eflags);
-    else
-      standard_ExecutorStart(query, eflags);
-  }
+  { inner(query, eflags); }
   PG_CATCH();
   {
     --nesting;
@@ -434,6 +421,8 @@ void OnExecutorStart(QueryDesc *query, int eflags) noexcept {
   --nesting;
   if ((eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0) ClaimSlot(query);  // EXPLAIN without ANALYZE runs nothing
 }
+
+namespace {
 
 // A top-level statement's step begins and ends (its slot holds the usage at the start, so nothing
 // of it lives in the frame that PG_TRY's longjmp returns to). Ends returns whether it is measured.
@@ -470,44 +459,33 @@ void Nested(QueryDesc *query, bool is_run, Run &&run) noexcept {
   if (--nesting == 0) EndStep(query, is_run);
 }
 
-void OnExecutorRun(QueryDesc *query, ScanDirection direction, uint64 count, bool execute_once) noexcept {
-  Nested(query, true, [&] {
-    if (previous_run != nullptr)
-      previous_run(query, direction, count, execute_once);
-    else
-      standard_ExecutorRun(query, direction, count, execute_once);
-  });
+}  // namespace
+
+void MeasureRun(QueryDesc *query, ScanDirection direction, uint64 count, bool execute_once,
+                ExecutorRun_hook_type inner) noexcept {
+  Nested(query, true, [&] { inner(query, direction, count, execute_once); });
 }
 
-void OnExecutorFinish(QueryDesc *query) noexcept {
-  Nested(query, false, [&] {
-    if (previous_finish != nullptr)
-      previous_finish(query);
-    else
-      standard_ExecutorFinish(query);
-  });
+void MeasureFinish(QueryDesc *query, ExecutorFinish_hook_type inner) noexcept {
+  Nested(query, false, [&] { inner(query); });
 }
 
-void OnExecutorEnd(QueryDesc *query) noexcept {
-  if (nesting == 0) {
-    const pg_uuid_t *tenant = context::UnvalidatedTenant();
-    RememberStatementTenant(tenant);
-    Counters c;
-    if (TakeMeasured(query, &c) && Counting()) Store(tenant, c, Lookup::kMayRead);
-  }
-  if (previous_end != nullptr)
-    previous_end(query);
-  else
-    standard_ExecutorEnd(query);
+void CountEnded(QueryDesc *query) noexcept {
+  if (nesting > 0) return;
+  const pg_uuid_t *tenant = context::UnvalidatedTenant();
+  RememberStatementTenant(tenant);
+  Counters c;
+  if (TakeMeasured(query, &c) && Counting()) Store(tenant, c, Lookup::kMayRead);
 }
 
 // --- shared memory and the file ---------------------------------------------------------------
 
 void RequestSharedMemory() noexcept {
-  if (previous_shmem_request != nullptr) previous_shmem_request();
   RequestAddinShmemSpace(SharedSize());
   RequestNamedLWLockTranche("pg_tenant stats", 1);
 }
+
+namespace {
 
 struct FileHeader {
   uint32 magic;
@@ -625,8 +603,9 @@ void LoadFile() {
   unlink(kFile);
 }
 
+}  // namespace
+
 void StartSharedMemory() noexcept {
-  if (previous_shmem_startup != nullptr) previous_shmem_startup();
   shared = nullptr;
   table = nullptr;
   LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
@@ -653,6 +632,8 @@ void StartSharedMemory() noexcept {
   if (!IsUnderPostmaster) on_shmem_exit(SaveFile, (Datum)0);
   if (!found) LoadFile();
 }
+
+namespace {
 
 // --- reading ----------------------------------------------------------------------------------
 
@@ -729,33 +710,6 @@ Row *CopyRows(const Visibility &v, int *count) {
 const pg_uuid_t *StatementTenant() noexcept {
   return statement_has_tenant && statement_started == GetCurrentStatementStartTimestamp() ? &statement_tenant
                                                                                            : nullptr;
-}
-
-void Init() {
-  previous_start = ExecutorStart_hook;
-  ExecutorStart_hook = OnExecutorStart;
-  previous_run = ExecutorRun_hook;
-  ExecutorRun_hook = OnExecutorRun;
-  previous_finish = ExecutorFinish_hook;
-  ExecutorFinish_hook = OnExecutorFinish;
-  previous_end = ExecutorEnd_hook;
-  ExecutorEnd_hook = OnExecutorEnd;
-  InitLogTag();
-  if (!process_shared_preload_libraries_in_progress) return;
-  DefineCustomBoolVariable("pg_tenant.stats", "Counts statements per tenant (tenant.stats).",
-                           "Off: nothing is counted; what was counted stays readable.", &stats_enabled, true,
-                           PGC_SUSET, 0, nullptr, nullptr, nullptr);
-  DefineCustomIntVariable("pg_tenant.stats_max_tenants", "Most tenants whose statistics are kept in shared memory.",
-                          "Beyond it (plus a quarter), the least active tenants are merged into the row \"other\".",
-                          &max_tenants, 1000, 10, 10000000, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
-  DefineCustomIntVariable("pg_tenant.stats_period", "Length of the periods of tenant.stats (current and previous).",
-                          "Periods are aligned to multiples of their length; a tenant's activity score halves at "
-                          "each period boundary.",
-                          &period_seconds, 60, 1, 86400, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
-  previous_shmem_request = shmem_request_hook;
-  shmem_request_hook = RequestSharedMemory;
-  previous_shmem_startup = shmem_startup_hook;
-  shmem_startup_hook = StartSharedMemory;
 }
 
 }  // namespace pg_tenant::stats
