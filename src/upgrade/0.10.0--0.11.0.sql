@@ -31,3 +31,16 @@
 --#include audit/objects/_audit_trigger_security_definer/0.11.0.sql
 --#include audit/objects/_audit_trigger_writes_unscoped/0.11.0.sql
 --#include audit/objects/audit/0.11.0.sql
+
+-- Limits: hard/soft written once (tenant._is_valid_enforcement), for the CHECK constraints and
+-- tenant._check_enforcement. The constraints are made again with the rows in place.
+--#include limits/objects/_is_valid_enforcement/0.11.0.sql
+--#include limits/objects/_check_enforcement/0.11.0.sql
+ALTER TABLE tenant.plan_limits DROP CONSTRAINT plan_limits_enforcement_known,
+    ADD CONSTRAINT plan_limits_enforcement_known CHECK (tenant._is_valid_enforcement(enforcement));
+ALTER TABLE tenant.tenant_limits DROP CONSTRAINT tenant_limits_enforcement_known,
+    ADD CONSTRAINT tenant_limits_enforcement_known CHECK (tenant._is_valid_enforcement(enforcement));
+
+-- Citus: the restrictive guard restored on a shard takes its text from the generator.
+--#include policy/objects/_guard_policy_sql/0.11.0.sql
+--#include citus/objects/_restore_restrictive_guard/0.11.0.sql
