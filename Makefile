@@ -10,8 +10,13 @@ OBJS = $(SOURCES:.cpp=.o)
 # (a capability's objects may use those of the capabilities before it). ARCHITECTURE.md says why.
 CAPABILITIES = registry context features limits policy guard citus audit quotas meters usage stats lifecycle ddl
 CAPABILITY_SQL = src/$(EXTENSION).sql $(foreach c,$(CAPABILITIES),src/$(c)/$(c).sql)
-DATA_built = $(EXTENSION)--$(EXTVERSION).sql
-# Every script ever released, and the upgrade to this version; a released one is never edited.
+# An object that changes across versions is one file per version, objects/<name>/<version>.sql,
+# included by a line "--#include <path under src/>" (scripts/sql-include.awk).
+SQL_OBJECTS = $(wildcard src/*/objects/*/*.sql)
+# The upgrade to this version, built the same way from src/upgrade/<previous>--<version>.sql.
+UPGRADE_SQL = $(wildcard src/upgrade/*--$(EXTVERSION).sql)
+DATA_built = $(EXTENSION)--$(EXTVERSION).sql $(patsubst src/upgrade/%,$(EXTENSION)--%,$(UPGRADE_SQL))
+# Every script ever released; a released one is never edited (extension/released.sha256).
 DATA = $(wildcard extension/$(EXTENSION)--*.sql)
 
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
@@ -35,5 +40,7 @@ COMPILE.cxx.bc += $(PG_CXXFLAGS)
 override CXXFLAGS += -MMD -MP
 -include $(OBJS:.o=.d)
 
-$(DATA_built): $(CAPABILITY_SQL) $(EXTENSION).control Makefile
-	cat $(CAPABILITY_SQL) > $@
+$(EXTENSION)--$(EXTVERSION).sql: $(CAPABILITY_SQL) $(SQL_OBJECTS) scripts/sql-include.awk $(EXTENSION).control Makefile
+	awk -f scripts/sql-include.awk $(CAPABILITY_SQL) > $@.tmp && mv $@.tmp $@
+$(EXTENSION)--%--$(EXTVERSION).sql: src/upgrade/%--$(EXTVERSION).sql $(SQL_OBJECTS) scripts/sql-include.awk Makefile
+	awk -f scripts/sql-include.awk $< > $@.tmp && mv $@.tmp $@

@@ -41,29 +41,7 @@ $$;
 COMMENT ON FUNCTION tenant.distribute_registry() IS
     'on a Citus coordinator: makes the registry (plans, tenants, limits, status history) reference tables that every node reads';
 
--- Called by the DDL door on a shard that just got tenant_isolation_guard from Citus, as
--- permissive: the same policy again, restrictive.
-CREATE FUNCTION tenant._restore_restrictive_guard(shard regclass) RETURNS boolean
-    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
-    AS $$
-DECLARE
-    guard record;
-BEGIN
-    SELECT pg_catalog.pg_get_expr(p.polqual, p.polrelid) AS qual,
-           pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid) AS with_check
-      INTO guard
-      FROM pg_catalog.pg_policy p
-     WHERE p.polrelid OPERATOR(pg_catalog.=) shard AND p.polname OPERATOR(pg_catalog.=) 'tenant_isolation_guard'
-       AND p.polpermissive;
-    IF NOT FOUND THEN
-        RETURN false;
-    END IF;
-    EXECUTE pg_catalog.format('DROP POLICY tenant_isolation_guard ON %s', shard);
-    EXECUTE pg_catalog.format('CREATE POLICY tenant_isolation_guard ON %s AS RESTRICTIVE FOR ALL TO PUBLIC USING (%s) WITH CHECK (%s)',
-                              shard, guard.qual, guard.with_check);
-    RETURN true;
-END
-$$;
+--#include citus/objects/_restore_restrictive_guard/0.11.0.sql
 
 -- For tenant.audit(): every placement of every scoped Citus table, read on its node, must have
 -- row level security forced, tenant_isolation permissive, tenant_isolation_guard restrictive and
@@ -100,6 +78,6 @@ $shard$) r
 END
 $$;
 
-REVOKE ALL ON FUNCTION tenant._is_citus_table(regclass), tenant.distribute_registry(), tenant._restore_restrictive_guard(regclass),
+REVOKE ALL ON FUNCTION tenant._is_citus_table(regclass), tenant.distribute_registry(),
     tenant._citus_shard_findings()
 FROM PUBLIC;

@@ -35,6 +35,7 @@ SELECT pg_catalog.cardinality($1) OPERATOR(pg_catalog.<=) 8
        AND 1 OPERATOR(pg_catalog.<=) ALL ($1) AND 1000 OPERATOR(pg_catalog.>=) ALL ($1)
 $$;
 COMMENT ON FUNCTION tenant.is_valid_alert_levels(integer[]) IS 'true when levels are at most 8 percents of a limit, each 1 to 1000';
+--#include limits/objects/_is_valid_enforcement/0.11.0.sql
 
 CREATE TABLE tenant.plan_limits (
     plan      text NOT NULL
@@ -46,7 +47,7 @@ CREATE TABLE tenant.plan_limits (
     period    text NOT NULL DEFAULT 'none'
               CONSTRAINT plan_limits_period_known CHECK (tenant.is_valid_period(period)),
     enforcement   text NOT NULL DEFAULT 'hard'
-              CONSTRAINT plan_limits_enforcement_known CHECK (enforcement OPERATOR(pg_catalog.=) ANY (ARRAY['hard', 'soft'])),
+              CONSTRAINT plan_limits_enforcement_known CHECK (tenant._is_valid_enforcement(enforcement)),
     alert_levels  integer[] NOT NULL DEFAULT '{}'
               CONSTRAINT plan_limits_alert_levels_valid CHECK (tenant.is_valid_alert_levels(alert_levels)),
     PRIMARY KEY (plan, resource)
@@ -63,7 +64,7 @@ CREATE TABLE tenant.tenant_limits (
     period    text NOT NULL DEFAULT 'none'
               CONSTRAINT tenant_limits_period_known CHECK (tenant.is_valid_period(period)),
     enforcement   text NOT NULL DEFAULT 'hard'
-              CONSTRAINT tenant_limits_enforcement_known CHECK (enforcement OPERATOR(pg_catalog.=) ANY (ARRAY['hard', 'soft'])),
+              CONSTRAINT tenant_limits_enforcement_known CHECK (tenant._is_valid_enforcement(enforcement)),
     alert_levels  integer[] NOT NULL DEFAULT '{}'
               CONSTRAINT tenant_limits_alert_levels_valid CHECK (tenant.is_valid_alert_levels(alert_levels)),
     PRIMARY KEY (tenant_id, resource)
@@ -109,21 +110,7 @@ BEGIN
 END
 $$;
 
--- 0.9.0: a limit's enforcement and alert levels (NULL: keep the limit's own). 22023 for a bad value.
-CREATE FUNCTION tenant._check_enforcement(enforcement text, alert_levels integer[]) RETURNS void
-    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
-    AS $$
-BEGIN
-    IF $1 IS NOT NULL AND $1 OPERATOR(pg_catalog.<>) ALL (ARRAY['hard', 'soft']) THEN
-        RAISE EXCEPTION 'unknown enforcement: "%"', $1 USING ERRCODE = '22023',
-            HINT = 'A limit is hard (refuses what would pass it) or soft (lets it through and counts the overage).';
-    END IF;
-    IF $2 IS NOT NULL AND NOT tenant.is_valid_alert_levels($2) THEN
-        RAISE EXCEPTION 'invalid alert levels: %', $2 USING ERRCODE = '22023',
-            HINT = 'Alert levels are at most 8 percents of the limit, each from 1 to 1000, for example ''{80,100}''.';
-    END IF;
-END
-$$;
+--#include limits/objects/_check_enforcement/0.11.0.sql
 
 -- Alert levels as stored: ascending, each once.
 CREATE FUNCTION tenant._alert_levels(levels integer[]) RETURNS integer[]
@@ -244,7 +231,7 @@ REVOKE ALL ON FUNCTION
     tenant.is_valid_resource(text), tenant.is_valid_period(text),
     tenant._check_resource(text), tenant._check_limit(text, bigint, text),
     tenant.window_end(text, timestamptz),
-    tenant.is_valid_alert_levels(integer[]), tenant._check_enforcement(text, integer[]), tenant._alert_levels(integer[]),
+    tenant.is_valid_alert_levels(integer[]), tenant._alert_levels(integer[]),
     tenant.set_limit(text, text, bigint, text, text, integer[]), tenant.clear_limit(text, text),
     tenant.set_tenant_limit(uuid, text, bigint, text, text, integer[]), tenant.clear_tenant_limit(uuid, text),
     tenant.effective_limit(uuid, text), tenant._raise_limit_reached(text, bigint, bigint, text, text),

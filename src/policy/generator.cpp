@@ -43,14 +43,14 @@ std::string TenantPredicate(std::string_view column) {
   return "(" + QuoteIdent(column) + " OPERATOR(pg_catalog.=) tenant.current_id())";
 }
 
-namespace {
-
 std::string CreatePolicy(const TableState &state, std::string_view name, bool restrictive) {
   const std::string predicate = TenantPredicate(state.column);
   return "CREATE POLICY " + QuoteIdent(name) + " ON " + QualifiedName(state.schema, state.table) +
          (restrictive ? " AS RESTRICTIVE" : " AS PERMISSIVE") + " FOR ALL TO PUBLIC USING " +
          predicate + " WITH CHECK " + predicate;
 }
+
+namespace {
 
 void AppendPolicy(std::vector<std::string> &out, const TableState &state, std::string_view name,
                   PolicyState policy, bool restrictive) {

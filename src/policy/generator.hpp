@@ -71,6 +71,11 @@ std::string QuoteLiteral(std::string_view text);
 // ("column" OPERATOR(pg_catalog.=) tenant.current_id())
 std::string TenantPredicate(std::string_view column);
 
+// CREATE POLICY <name> of the table, AS RESTRICTIVE or AS PERMISSIVE, on the tenant predicate:
+// the one text of both generated policies (protect, and the guard Citus loses on a shard:
+// tenant._guard_policy_sql).
+std::string CreatePolicy(const TableState &state, std::string_view name, bool restrictive);
+
 // The statements that bring the table to the protected state; none when it is there already.
 std::vector<std::string> ProtectStatements(const TableState &state);
 

@@ -125,6 +125,8 @@ COMMENT ON FUNCTION tenant.protect_all(name, name) IS
 -- New partitions and children of protected tables are protected, and dropped tables forgotten,
 -- by steps of the DDL door (src/ddl/ddl.sql, src/policy/protect.cpp).
 
+--#include policy/objects/_guard_policy_sql/0.11.0.sql
+
 REVOKE ALL ON FUNCTION tenant.tenant_column(), tenant._protection(regclass, name), tenant._table_tree(regclass),
     tenant._tenant_key_check(), tenant._tenant_key_erase(),
     tenant._reads_scoped(regclass), tenant._writes_to(regprocedure),

@@ -304,6 +304,15 @@ PG_TENANT_FUNCTION(pg_tenant_policy_sql) {
   PG_RETURN_TEXT_P(result);
 }
 
+// tenant._guard_policy_sql(rel regclass, tenant_column name) returns text: the generator's CREATE
+// POLICY of the restrictive guard on rel, for tenant._restore_restrictive_guard (src/citus).
+PG_TENANT_FUNCTION(pg_tenant_guard_policy_sql) {
+  Oid relid = ExistingRelArgument(fcinfo);
+  const std::string sql = CreatePolicy(ReadTable(relid, NameArgument(fcinfo, 1)).state, kGuardPolicy, true);
+  text *result = PgCall([&] { return cstring_to_text_with_len(sql.data(), static_cast<int>(sql.size())); });
+  PG_RETURN_TEXT_P(result);
+}
+
 // tenant.unprotect(rel regclass) returns setof regclass: drops the generated policies and the RLS
 // flags of the table and of the descendants protected with it.
 PG_TENANT_FUNCTION(pg_tenant_unprotect) {

@@ -2,7 +2,7 @@
 -- and period rules, the protection state and the SQLSTATEs are each defined once, and every
 -- user of a rule (guard, audit, protect, CHECK constraints) gives the same answer.
 BEGIN;
-SELECT plan(34);
+SELECT plan(46);
 
 CREATE FUNCTION pg_temp.rules(object text) RETURNS text[] LANGUAGE sql AS
     $$ SELECT coalesce(array_agg(rule ORDER BY rule), '{}') FROM tenant.audit() a WHERE a.object = $1 $$;
@@ -95,6 +95,42 @@ SELECT throws_ok($$INSERT INTO tenant.plan_limits (plan, resource, "limit") VALU
                  NULL, 'the CHECK constraint of plan_limits calls the rule');
 SELECT throws_ok($$INSERT INTO tenant.plan_limits (plan, resource, "limit", period) VALUES ('free', 'ok', 1, 'week')$$,
                  '23514', NULL, '... and the period rule');
+
+-- Enforcement (hard or soft): one SQL definition behind both CHECK constraints and the checker.
+SELECT is(ARRAY[tenant._is_valid_enforcement('hard'), tenant._is_valid_enforcement('soft'), tenant._is_valid_enforcement('Hard')],
+          ARRAY[true, true, false], 'tenant._is_valid_enforcement');
+SELECT is((SELECT array_agg(conrelid::regclass::text ORDER BY 1) FROM pg_constraint
+            WHERE conname LIKE '%\_enforcement\_known' AND pg_get_constraintdef(oid) ~ '_is_valid_enforcement\(enforcement\)'),
+          ARRAY['tenant.plan_limits', 'tenant.tenant_limits'], 'both enforcement CHECK constraints call the rule');
+SELECT throws_ok($$INSERT INTO tenant.plan_limits (plan, resource, "limit", enforcement) VALUES ('free', 'ok', 1, 'medium')$$,
+                 '23514', NULL, '... and refuse what it refuses');
+SELECT throws_ok($$SELECT tenant.set_limit('free', 'ok', 1, 'none', 'medium')$$, '22023', 'unknown enforcement: "medium"',
+                 'tenant._check_enforcement asks the same rule');
+SELECT is((SELECT array_agg(p.oid::regprocedure::text ORDER BY 1) FROM pg_proc p
+            WHERE p.pronamespace = 'tenant'::regnamespace AND p.prosrc ~ $re$'hard', 'soft'$re$),
+          ARRAY['tenant._is_valid_enforcement(text)'], 'no other function writes the list');
+
+-------------------------------------------------------------------------------------------------
+-- The restrictive guard: one text (the generator), whether protect creates it or
+-- tenant._restore_restrictive_guard makes Citus's permissive copy on a shard restrictive again
+-- (here on a plain table: no Citus needed)
+-------------------------------------------------------------------------------------------------
+CREATE SCHEMA shard_like;
+CREATE TABLE shard_like.items_102008 (org_id uuid NOT NULL, id int);
+SELECT ok(strpos(tenant.policy_sql('shard_like.items_102008', 'org_id'),
+                 tenant._guard_policy_sql('shard_like.items_102008', 'org_id') || ';') > 0,
+          'tenant._guard_policy_sql is the statement protect runs for the guard');
+CREATE POLICY tenant_isolation_guard ON shard_like.items_102008 AS PERMISSIVE FOR ALL TO PUBLIC
+    USING (org_id OPERATOR(pg_catalog.=) tenant.current_id()) WITH CHECK (org_id OPERATOR(pg_catalog.=) tenant.current_id());
+SELECT ok(tenant._restore_restrictive_guard('shard_like.items_102008'), 'a permissive copy of the guard is restored');
+SELECT is((SELECT guard_policy FROM tenant._protection('shard_like.items_102008', 'org_id')), 'current',
+          '... as protect creates it (restrictive, the same expressions)');
+SELECT is((SELECT count(*)::int FROM pg_policy WHERE polrelid = 'shard_like.items_102008'::regclass), 1, '... once');
+SELECT ok(NOT tenant._restore_restrictive_guard('shard_like.items_102008'), 'a restrictive guard is left alone');
+CREATE TABLE shard_like.other_102009 (org_id uuid NOT NULL, id int);
+CREATE POLICY tenant_isolation_guard ON shard_like.other_102009 AS PERMISSIVE FOR ALL TO PUBLIC USING (true);
+SELECT ok(NOT tenant._restore_restrictive_guard('shard_like.other_102009'), 'a permissive policy by that name that reads no column ...');
+SELECT is((SELECT count(*)::int FROM pg_policy WHERE polrelid = 'shard_like.other_102009'::regclass), 0, '... is dropped: it could only widen');
 
 -------------------------------------------------------------------------------------------------
 -- SQLSTATEs: the TN codes are raised by C++ only (src/bridge/errcodes.hpp)

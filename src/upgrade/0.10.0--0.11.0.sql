@@ -1,0 +1,46 @@
+-- pg_tenant 0.10.0 -> 0.11.0: a house a new engineer can read (issue 20). No signature of 0.10.0
+-- changes; internal functions are added, replaced or dropped as their rules move.
+\echo Use "ALTER EXTENSION pg_tenant UPDATE TO '0.11.0'" to load this file. \quit
+
+-- Source of the upgrade script pg_tenant--0.10.0--0.11.0.sql, which the Makefile builds by
+-- expanding each "--#include" line into the file it names (ARCHITECTURE.md, "Build"). A section
+-- per topic: its own statements, or the objects it changes included at this version
+-- (src/<capability>/objects/<name>/0.11.0.sql, the same files the install script includes).
+
+-- Audit: one function per rule; tenant.audit() their union (same signature, rows and order).
+--#include audit/objects/_user_tables/0.11.0.sql
+--#include audit/objects/_audited_table/0.11.0.sql
+--#include audit/objects/_audited_tables/0.11.0.sql
+--#include audit/objects/_is_extension_function/0.11.0.sql
+--#include audit/objects/_audit_unprotected_table/0.11.0.sql
+--#include audit/objects/_audit_rls_not_enabled/0.11.0.sql
+--#include audit/objects/_audit_rls_not_forced/0.11.0.sql
+--#include audit/objects/_audit_policy_missing_or_changed/0.11.0.sql
+--#include audit/objects/_audit_no_tenant_index/0.11.0.sql
+--#include audit/objects/_audit_unique_without_tenant/0.11.0.sql
+--#include audit/objects/_audit_no_tenant_foreign_key/0.11.0.sql
+--#include audit/objects/_audit_bypassrls_role/0.11.0.sql
+--#include audit/objects/_audit_superuser_owner/0.11.0.sql
+--#include audit/objects/_audit_truncate_granted/0.11.0.sql
+--#include audit/objects/_audit_view_without_security_invoker/0.11.0.sql
+--#include audit/objects/_audit_table_without_tenant_column/0.11.0.sql
+--#include audit/objects/_audit_unprotected_ancestor/0.11.0.sql
+--#include audit/objects/_audit_tenant_column_not_uuid/0.11.0.sql
+--#include audit/objects/_audit_materialized_view_reads_scoped/0.11.0.sql
+--#include audit/objects/_audit_rule_on_scoped_table/0.11.0.sql
+--#include audit/objects/_audit_trigger_security_definer/0.11.0.sql
+--#include audit/objects/_audit_trigger_writes_unscoped/0.11.0.sql
+--#include audit/objects/audit/0.11.0.sql
+
+-- Limits: hard/soft written once (tenant._is_valid_enforcement), for the CHECK constraints and
+-- tenant._check_enforcement. The constraints are made again with the rows in place.
+--#include limits/objects/_is_valid_enforcement/0.11.0.sql
+--#include limits/objects/_check_enforcement/0.11.0.sql
+ALTER TABLE tenant.plan_limits DROP CONSTRAINT plan_limits_enforcement_known,
+    ADD CONSTRAINT plan_limits_enforcement_known CHECK (tenant._is_valid_enforcement(enforcement));
+ALTER TABLE tenant.tenant_limits DROP CONSTRAINT tenant_limits_enforcement_known,
+    ADD CONSTRAINT tenant_limits_enforcement_known CHECK (tenant._is_valid_enforcement(enforcement));
+
+-- Citus: the restrictive guard restored on a shard takes its text from the generator.
+--#include policy/objects/_guard_policy_sql/0.11.0.sql
+--#include citus/objects/_restore_restrictive_guard/0.11.0.sql
