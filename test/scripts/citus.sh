@@ -475,7 +475,7 @@ for n in coord w1 w2; do
   q "$(cs $n)" "ALTER SYSTEM SET pg_tenant.meter_backend = 'redis'" >/dev/null
   q "$(cs $n)" "SELECT pg_reload_conf()" >/dev/null
 done
-sleep 0.5
+for n in coord w1 w2; do poll_until redis 5 q "$(cs $n)" "SHOW pg_tenant.meter_backend" >/dev/null; done
 q "$C" "SELECT tenant.set_limit('free', 'redis_calls', 3)" >/dev/null 2>&1
 a=$(calls "$CA" 2 redis_calls); b=$(calls "$W1A" 2 redis_calls); c=$(calls "$W2A" 1 redis_calls)
 echo "  Redis, limit 3: coordinator let ${a:-?} of 2 through, w1 ${b:-?} of 2, w2 ${c:-?} of 1; Redis holds $(redis-cli -p "$rport" -n 3 --scan --pattern 'pg_tenant:*redis_calls*' | head -n 1 | xargs -r redis-cli -p "$rport" -n 3 GET)"

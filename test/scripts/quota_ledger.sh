@@ -342,7 +342,9 @@ q $db "CREATE TABLE public.ql_unique (tenant_id uuid NOT NULL, k int UNIQUE);
 psql -X -q -At -d $db -c "BEGIN" -c "SELECT tenant.set('ql-b')" -c "INSERT INTO public.ql_unique (k) VALUES (1)" \
   -c "SELECT pg_sleep(2)" -c "ROLLBACK" >/dev/null 2>&1 &
 wait_until 5 sleeping 'SELECT pg_sleep(2)'  # its insert is in, uncommitted
-( sleep 0.7; q $db "ANALYZE tenant.row_counts" >/dev/null ) &
+# ANALYZE once the second session's insert waits for the counter the first one holds.
+( poll_until 1 5 q $db "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO public.ql_unique (k)%'" >/dev/null
+  q $db "ANALYZE tenant.row_counts" >/dev/null ) &
 out=$(psql -X -q -At -d $db -c "INSERT INTO public.ql_unique (tenant_id, k) VALUES ('$tb', 0)" \
         -c "BEGIN" -c "SELECT tenant.set('ql-b') IS NOT NULL" -c "INSERT INTO public.ql_unique (k) VALUES (1)" \
         -c "COMMIT" 2>&1)
