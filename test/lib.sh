@@ -67,15 +67,26 @@ sqlstate_of() {
 # as_pg COMMAND...: runs it as the owner of a private cluster (postgres when we are root).
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 
-# private_cluster DIR: initdb (pg_config --bindir's) a cluster in DIR/data that listens only on a
-# socket in DIR, on a free port, and points PGHOST, PGPORT and PGUSER at it; lines on standard
-# input are added to its postgresql.conf. Start it with pg_ctl -D DIR/data (through as_pg).
+# The one harness for tests that start clusters of their own (a second server beside the one in
+# PGHOST/PGPORT, or a cluster with settings of its own):
+# new_cluster DIR PORT: initdb (pg_config --bindir's) a cluster in DIR/data that listens only on a
+# socket in DIR, on PORT; lines on standard input are added to its postgresql.conf.
+new_cluster() {
+  local dir=$1 port=$2
+  mkdir -p "$dir"
+  if [ "$(id -u)" = 0 ]; then chown postgres "$dir"; fi
+  as_pg "$(pg_config --bindir)/initdb" -D "$dir/data" -A trust -U postgres >/dev/null
+  { echo "port = $port"; echo "listen_addresses = ''"; echo "unix_socket_directories = '$dir'"; cat; } \
+    >>"$dir/data/postgresql.conf"
+}
+# start_cluster DIR / stop_cluster DIR [MODE]: pg_ctl, waiting; the server log is DIR/log.
+start_cluster() { as_pg "$(pg_config --bindir)/pg_ctl" -D "$1/data" -l "$1/log" -w start >/dev/null; }
+stop_cluster() { as_pg "$(pg_config --bindir)/pg_ctl" -D "$1/data" -w stop -m "${2:-fast}" >/dev/null 2>&1; }
+
+# private_cluster DIR: new_cluster on a free port, and PGHOST, PGPORT and PGUSER pointed at it.
 private_cluster() {
   local dir=$1
-  if [ "$(id -u)" = 0 ]; then chown postgres "$dir"; fi
   export PGHOST=$dir PGPORT=$(free_port) PGUSER=postgres
   unset PGPASSWORD PGSERVICE
-  as_pg "$(pg_config --bindir)/initdb" -D "$dir/data" -A trust -U postgres >/dev/null
-  { echo "port = $PGPORT"; echo "listen_addresses = ''"; echo "unix_socket_directories = '$dir'"; cat; } \
-    >>"$dir/data/postgresql.conf"
+  new_cluster "$dir" "$PGPORT"
 }

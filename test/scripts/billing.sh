@@ -23,11 +23,7 @@ work=$(mktemp -d "${BILLING_DIR:-/tmp/pg_tenant-billing}.XXXX")
 export PGHOST=$work PGPORT=${BILLING_PORT:-$(free_port)} PGUSER=postgres PGDATABASE=pt_alerts
 unset PGPASSWORD PGSERVICE
 db=pt_alerts
-as_pg "$bin/initdb" -D "$work/data" -A trust -U postgres >/dev/null
-cat >>"$work/data/postgresql.conf" <<CONF
-port = $PGPORT
-listen_addresses = ''
-unix_socket_directories = '$work'
+new_cluster "$work" "$PGPORT" <<CONF
 shared_preload_libraries = 'pg_tenant'
 pg_tenant.database = '$db'
 pg_tenant.flush_interval = 100
@@ -40,13 +36,16 @@ rcli() { redis-cli -h 127.0.0.1 -p "$rport" "$@"; }
 # <counter>:alert:<level> that claims a usage alert for one server).
 counter_key() { rcli --raw KEYS "$1[0-9]*" | grep -E '^[^ ]*:[0-9]+$' | grep -v ':alert:' | head -n 1; }
 cleanup() {
-  as_pg "$bin/pg_ctl" -D "$work/data" -w stop -m immediate >/dev/null 2>&1
-  [ -f "$work/redis.pid" ] && kill "$(cat "$work/redis.pid")" 2>/dev/null
-  sleep 0.2
+  stop_cluster "$work" immediate
+  if [ -f "$work/redis.pid" ]; then
+    local pid; pid=$(cat "$work/redis.pid")
+    kill "$pid" 2>/dev/null
+    wait_until 5 bash -c "! kill -0 $pid"  # redis-server has let go of its files
+  fi
   rm -rf "$work"
 }
 [ -n "${KEEP:-}" ] || trap cleanup EXIT
-as_pg "$bin/pg_ctl" -D "$work/data" -l "$work/server.log" -w start >/dev/null || { fail "billing: the cluster did not start"; exit 0; }
+start_cluster "$work" || { fail "billing: the cluster did not start"; exit 0; }
 createdb $db
 
 a=00000000-0000-0000-0000-0000000a1e01
@@ -290,20 +289,15 @@ q $db "ALTER ROLE alerts_app RESET pg_tenant.meter_backend" >/dev/null
 #    crossed is recorded by the worker's report (within a worker tick and a flush).
 other=$work/b
 oport=${BILLING_OTHER_PORT:-$(free_port)}
-mkdir -p "$other"; [ "$(id -u)" = 0 ] && chown postgres "$other"
-as_pg "$bin/initdb" -D "$other/data" -A trust -U postgres >/dev/null
-cat >>"$other/data/postgresql.conf" <<CONF
-port = $oport
-listen_addresses = ''
-unix_socket_directories = '$other'
+new_cluster "$other" "$oport" <<CONF
 shared_preload_libraries = 'pg_tenant'
 pg_tenant.database = '$db'
 pg_tenant.flush_interval = 100
 pg_tenant.redis_url = 'redis://127.0.0.1:$rport/0'
 max_connections = 60
 CONF
-as_pg "$bin/pg_ctl" -D "$other/data" -l "$other/server.log" -w start >/dev/null || fail "billing: cluster B did not start"
-trap '[ -n "${KEEP:-}" ] || { as_pg "$bin/pg_ctl" -D "$other/data" -w stop -m immediate >/dev/null 2>&1; cleanup; }' EXIT
+start_cluster "$other" || fail "billing: cluster B did not start"
+trap '[ -n "${KEEP:-}" ] || { stop_cluster "$other" immediate; cleanup; }' EXIT
 qb() { psql -X -v ON_ERROR_STOP=1 -Atq -h "$other" -p "$oport" -d $db -c "$1"; }
 createdb -h "$other" -p "$oport" $db
 servers_setup="

@@ -75,15 +75,8 @@ check_eq "exactly the limit (1000) counted in Redis" "1000" "$(redis_settles "$(
 # A second PostgreSQL cluster pointed at the same Redis shares the count and the limit.
 other=$(mktemp -d /tmp/pg_tenant-other.XXXX)
 oport=${PG_TENANT_TEST_OTHER_PORT:-$(free_port)}
-chown postgres "$other"
-runuser -u postgres -- "$(pg_config --bindir)/initdb" -D "$other/data" -A trust >/dev/null
-cat >>"$other/data/postgresql.conf" <<CONF
-port = $oport
-listen_addresses = ''
-unix_socket_directories = '$other'
-shared_preload_libraries = 'pg_tenant'
-CONF
-runuser -u postgres -- "$(pg_config --bindir)/pg_ctl" -D "$other/data" -l "$other/log" -w start >/dev/null
+new_cluster "$other" "$oport" <<<"shared_preload_libraries = 'pg_tenant'"
+start_cluster "$other"
 runuser -u postgres -- createdb -h "$other" -p "$oport" $db  # servers share a count by database name
 oq() { psql -X -Atq -h "$other" -p "$oport" -U postgres -d $db "$@"; }
 oq -c "CREATE EXTENSION pg_tenant" \
@@ -103,7 +96,7 @@ check "one limit for both clusters: the second is refused at 100" grep -q 'limit
 out=$(m "SELECT tenant.meter('api_calls')")
 check "... and so is the first" grep -q 'limit of "api_calls" reached' <<<"$out"
 check_eq "Redis holds the shared count" "100" "$(redis_settles "$(key_of api_calls)" 100)"
-runuser -u postgres -- "$(pg_config --bindir)/pg_ctl" -D "$other/data" -w stop -m fast >/dev/null
+stop_cluster "$other"
 rm -rf "$other"
 
 # Redis down. Every call returns within the timeouts (200 ms) plus a margin.

@@ -28,16 +28,11 @@ url="redis://127.0.0.1:$rport"
 # Cluster A: the one in PGHOST/PGPORT. Cluster B: initdb'd here.
 other=$(mktemp -d /tmp/pg_tenant-lease-b.XXXX)
 oport=${PG_TENANT_TEST_OTHER_PORT:-$(free_port)}
-if [ "$(id -u)" = 0 ]; then chown postgres "$other"; fi
-as_pg "$(pg_config --bindir)/initdb" -D "$other/data" -A trust -U postgres >/dev/null
-cat >>"$other/data/postgresql.conf" <<CONF
-port = $oport
-listen_addresses = ''
-unix_socket_directories = '$other'
+new_cluster "$other" "$oport" <<CONF
 shared_preload_libraries = 'pg_tenant'
 pg_tenant.redis_url = '$url'
 CONF
-as_pg "$(pg_config --bindir)/pg_ctl" -D "$other/data" -l "$other/log" -w start >/dev/null
+start_cluster "$other"
 psql -X -q -c "ALTER SYSTEM SET pg_tenant.redis_url = '$url'" -c "SELECT pg_reload_conf()" >/dev/null
 
 setup="CREATE EXTENSION pg_tenant;
@@ -152,12 +147,12 @@ poll_until 1min 5 qb -c "SHOW pg_tenant.redis_lease_time" >/dev/null
 qb -c "BEGIN" -c "$enter" -c "SELECT tenant.try_meter('crash')" -c "COMMIT" >/dev/null
 held=$(leased "$(key_of crash)")
 check "cluster B holds a lease of crash ($held units)" test "$held" -gt 0
-as_pg "$(pg_config --bindir)/pg_ctl" -D "$other/data" -w stop -m immediate >/dev/null
+stop_cluster "$other" immediate
 a=$(qa -c "BEGIN" -c "$enter" -c "SELECT count(*) FILTER (WHERE tenant.try_meter('crash')) FROM generate_series(1, 120)" -c "COMMIT" | tail -1)
 check_eq "crash: cluster A gets what B's dead lease leaves (100 - 1 - $held)" "$(( 99 - held ))" "$a"
 check_eq "crash: B's units stay leased in Redis for the window (safe)" "$held" "$(leased "$(key_of crash)")"
 sed -i '/pg_tenant.redis_lease_time/d' "$other/data/postgresql.conf"
-as_pg "$(pg_config --bindir)/pg_ctl" -D "$other/data" -l "$other/log" -w start >/dev/null
+start_cluster "$other"
 out=$(qb -c "BEGIN" -c "$enter" -c "SELECT tenant.try_meter('crash')" -c "COMMIT" | tail -1)
 check_eq "crash: B restarted is refused too (never over the limit)" "f" "$out"
 
@@ -219,7 +214,7 @@ psql -X -q -c "DROP ROLE IF EXISTS pt_lease_app" -c "CREATE ROLE pt_lease_app" 2
 check_eq "an application role cannot change pg_tenant.redis_lease_max (42501)" "42501" \
   "$(sqlstate_of $db "SET ROLE pt_lease_app; SET pg_tenant.redis_lease_max = 5")"
 
-as_pg "$(pg_config --bindir)/pg_ctl" -D "$other/data" -w stop -m fast >/dev/null
+stop_cluster "$other"
 kill "$(cat "$rdir/redis.pid")" 2>/dev/null
 psql -X -q -c "ALTER SYSTEM RESET pg_tenant.redis_url" -c "SELECT pg_reload_conf()" -c "DROP ROLE pt_lease_app" >/dev/null
 dropdb $db
