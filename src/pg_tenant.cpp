@@ -1,5 +1,6 @@
 // Module entry: PG_MODULE_MAGIC and _PG_init, which wires each capability's GUCs and callbacks.
 #include "bridge/pg.hpp"
+#include "catalog/catalog.hpp"
 #include "context/context.hpp"
 #include "context/enforce.hpp"
 #include "context/signed.hpp"
@@ -18,6 +19,7 @@ void _PG_init(void);
 void _PG_init(void) {
   // pg_upgrade loads libraries only to check them; define nothing then.
   if (IsBinaryUpgrade) return;
+  pg_tenant::catalog::Init();  // first: the other capabilities' caches read its OIDs
   pg_tenant::registry::Init();
   pg_tenant::context::Init();
   pg_tenant::context::InitEnforcement();
