@@ -107,12 +107,6 @@ Oid ToOid(const Value &value) {
   return static_cast<Oid>(std::stoul(*value));
 }
 
-Oid ExtensionOwner(Session &spi) {
-  auto rows = spi.Query("SELECT extowner FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'pg_tenant'");
-  if (rows.empty()) throw Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "pg_tenant is not installed in this database");
-  return ToOid(rows[0].at(0));
-}
-
 AsRole::AsRole(Oid role, int extra_context) {
   GetUserIdAndSecContext(&saved_user_, &saved_context_);
   SetUserIdAndSecContext(role, saved_context_ | SECURITY_LOCAL_USERID_CHANGE | extra_context);

@@ -51,10 +51,6 @@ Param TextArrayParam(const std::vector<std::string> &values);
 // An oid column's text value as an Oid.
 Oid ToOid(const Value &value);
 
-// The role that owns the pg_tenant extension; the extension's own DDL and catalog writes run as
-// it (AsRole), after the caller's rights were checked.
-Oid ExtensionOwner(Session &spi);
-
 // Runs fn as another role (SetUserIdAndSecContext), restoring the caller's identity after.
 // A PostgreSQL error aborts the transaction, which restores it too. extra_context adds
 // security-context flags (RestrictedAs).

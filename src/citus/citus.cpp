@@ -1,11 +1,7 @@
 #include "citus/citus.hpp"
 
-#include "bridge/errcodes.hpp"
 #include "bridge/spi.hpp"
-#include "ddl/event.hpp"
-#include "policy/generator.hpp"
-#include "policy/protect.hpp"
-#include "policy/protection.hpp"
+#include "catalog/catalog.hpp"
 
 #include <string>
 
@@ -81,10 +77,7 @@ LocalRows RowsOf(Oid table, Oid index) {
 
 bool RegistryDistributed() {
   if (!Installed()) return false;
-  const Oid tenants = PgCall([] {
-    const Oid schema = get_namespace_oid("tenant", true);
-    return OidIsValid(schema) ? get_relname_relid("tenants", schema) : InvalidOid;
-  });
+  const Oid tenants = catalog::RelationId(catalog::Rel::kTenants);
   return OidIsValid(tenants) && IsCitusTable(tenants);
 }
 
@@ -108,28 +101,6 @@ bool IsKnownShard(Oid relid) {
                               {{OIDOID, ObjectIdGetDatum(relid)}});
   spi.Finish();
   return !rows.empty() && rows[0][0] == std::optional<std::string>("t");
-}
-
-void AfterCreatePolicy(ddl::Event &event) {
-  if (event.tag() != CMDTAG_CREATE_POLICY) return;
-  const auto *statement = reinterpret_cast<const CreatePolicyStmt *>(event.parsetree());
-  const Oid relid = PgCall([&] { return RangeVarGetRelid(statement->table, NoLock, true); });
-  if (!OidIsValid(relid) || !Installed()) return;
-  // pg_tenant creates tenant_isolation_guard AS RESTRICTIVE only: arriving permissive, it is
-  // Citus's copy (on a shard as it is created, moved or split, on a worker or a coordinator).
-  if (statement->permissive && policy::kGuardPolicy == statement->policy_name) {
-    spi::Session &spi = event.Spi();
-    spi::AsRole as_owner(event.Owner());
-    spi.Execute("SELECT tenant._restore_restrictive_guard($1::pg_catalog.regclass)", {{OIDOID, ObjectIdGetDatum(relid)}});
-    return;
-  }
-  if (policy::RunningProtectDdl() || !policy::IsScoped(relid) || !IsCitusTable(relid)) return;
-  throw Error(errcodes::kProtectionWeakened,
-              "cannot add policy \"" + std::string(statement->policy_name) + "\" to protected Citus table " +
-                  bridge::RelationName(relid),
-              "Citus copies policies to the shards without AS RESTRICTIVE: there, another policy would widen "
-              "what a tenant sees.",
-              "Keep tenant isolation to pg_tenant's policies; restrict further in views or in the application.");
 }
 
 }  // namespace pg_tenant::citus

@@ -48,19 +48,3 @@ bool InternalBackend();
 bool IsKnownShard(Oid relid);
 
 }  // namespace pg_tenant::citus
-
-namespace pg_tenant::ddl {
-class Event;
-}
-
-namespace pg_tenant::citus {
-
-// A step of the DDL door for CREATE POLICY. Citus copies a table's policies to its shards
-// without AS RESTRICTIVE (its CreatePolicyCommandForPolicy never writes it): on a shard, the
-// restrictive tenant_isolation_guard would become permissive, and any other permissive policy
-// would widen what a tenant sees. So: on a shard, tenant_isolation_guard is made restrictive
-// again as it arrives (creation, moves, splits); on a protected Citus table, no other policy is
-// accepted (TN005).
-void AfterCreatePolicy(ddl::Event &event);
-
-}  // namespace pg_tenant::citus

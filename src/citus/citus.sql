@@ -43,41 +43,7 @@ COMMENT ON FUNCTION tenant.distribute_registry() IS
 
 --#include citus/objects/_restore_restrictive_guard/0.11.0.sql
 
--- For tenant.audit(): every placement of every scoped Citus table, read on its node, must have
--- row level security forced, tenant_isolation permissive, tenant_isolation_guard restrictive and
--- no other permissive policy. Nothing when Citus is not installed.
-CREATE FUNCTION tenant._citus_shard_findings()
-    RETURNS TABLE (object text, rule text, severity text, detail text, fix text)
-    LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
-    AS $$
-DECLARE
-    scoped regclass;
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'citus') THEN
-        RETURN;
-    END IF;
-    FOR scoped IN SELECT s.relid FROM tenant.scoped_tables s WHERE tenant._is_citus_table(s.relid) ORDER BY s.relid::text LOOP
-        RETURN QUERY
-            SELECT scoped::text, 'citus_shard_policy', 'critical',
-                   pg_catalog.format('shard %s on %s:%s: %s', r.shardid, r.nodename, r.nodeport, r.result),
-                   pg_catalog.format('SELECT tenant.unprotect(%L); SELECT tenant.protect(%L);', scoped::text, scoped::text)
-              FROM pg_catalog.run_command_on_placements(scoped, $shard$
-SELECT CASE WHEN c.relrowsecurity AND c.relforcerowsecurity
-             AND (SELECT count(*) FROM pg_catalog.pg_policy p WHERE p.polrelid = c.oid AND p.polname = 'tenant_isolation' AND p.polpermissive) = 1
-             AND (SELECT count(*) FROM pg_catalog.pg_policy p WHERE p.polrelid = c.oid AND p.polname = 'tenant_isolation_guard' AND NOT p.polpermissive) = 1
-             AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_policy p WHERE p.polrelid = c.oid AND p.polpermissive AND p.polname <> 'tenant_isolation')
-            THEN 'ok'
-            ELSE 'row level security ' || CASE WHEN c.relforcerowsecurity THEN 'forced' ELSE 'not forced' END || ', policies: ' ||
-                 coalesce((SELECT pg_catalog.string_agg(p.polname || CASE WHEN p.polpermissive THEN ' (permissive)' ELSE ' (restrictive)' END, ', ' ORDER BY p.polname)
-                             FROM pg_catalog.pg_policy p WHERE p.polrelid = c.oid), 'none')
-       END
-  FROM pg_catalog.pg_class c WHERE c.oid = '%s'::pg_catalog.regclass
-$shard$) r
-             WHERE r.result IS DISTINCT FROM 'ok';
-    END LOOP;
-END
-$$;
+--#include citus/objects/_citus_shard_findings/0.11.0.sql
 
-REVOKE ALL ON FUNCTION tenant._is_citus_table(regclass), tenant.distribute_registry(),
-    tenant._citus_shard_findings()
+REVOKE ALL ON FUNCTION tenant._is_citus_table(regclass), tenant.distribute_registry()
 FROM PUBLIC;

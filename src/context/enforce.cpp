@@ -11,8 +11,8 @@
 
 #include "bridge/bridge.hpp"
 #include "bridge/errcodes.hpp"
+#include "catalog/catalog.hpp"
 #include "context/context.hpp"
-#include "policy/protection.hpp"
 #include "registry/registry.hpp"
 
 #include <string>
@@ -24,7 +24,7 @@ using bridge::PgCall;
 
 // A tenant-scoped table whose rows this entry's user sees through row level security.
 bool ScopedForUser(const RangeTblEntry *entry) {
-  if (entry->rtekind != RTE_RELATION || !policy::IsScoped(entry->relid)) return false;
+  if (entry->rtekind != RTE_RELATION || !catalog::IsScoped(entry->relid)) return false;
   const Oid user = OidIsValid(entry->checkAsUser) ? entry->checkAsUser : GetUserId();
   return check_enable_rls(entry->relid, user, true) == RLS_ENABLED;
 }
@@ -52,7 +52,7 @@ Oid FirstScopedTableWritten(const PlannedStmt *statement, bool for_user) {
     ListCell *index;
     foreach (index, modify->resultRelations) {
       const RangeTblEntry *entry = rt_fetch(lfirst_int(index), statement->rtable);
-      if (for_user ? ScopedForUser(entry) : policy::IsScoped(entry->relid)) return entry->relid;
+      if (for_user ? ScopedForUser(entry) : catalog::IsScoped(entry->relid)) return entry->relid;
     }
   }
   return InvalidOid;

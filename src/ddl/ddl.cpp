@@ -11,15 +11,15 @@
 //   3. row quotas: partitions and children join or leave their parent's quota; its triggers
 //      stay ENABLE ALWAYS. After 2, so a new partition is protected before its rows are counted.
 //   4. citus policies (CREATE POLICY): the restrictive policy restored on Citus shards, no other
-//      policy on a protected Citus table (src/citus/citus.hpp).
+//      policy on a protected Citus table (src/policy/citus_policy.hpp).
 // sql_drop (every command that drops something):
 //   1. forget dropped tables (tenant.scoped_tables).
 //   2. guard: a dropped generated policy, tenant key or tenant column of a protected table.
 //   3. row quotas: dropped counted tables leave their quota; the others are recounted.
 #include "ddl/ddl.hpp"
 
-#include "citus/citus.hpp"
 #include "guard/guard.hpp"
+#include "policy/citus_policy.hpp"
 #include "policy/protect.hpp"
 #include "quotas/quotas.hpp"
 
@@ -32,7 +32,7 @@ constexpr Step kCommandEndSteps[] = {
     {"guard", guard::AfterCommand},
     {"protect new children", policy::ProtectNewChildren},
     {"row quotas", quotas::AfterCommand},
-    {"citus policies", citus::AfterCreatePolicy},
+    {"citus policies", policy::AfterCreatePolicy},
 };
 
 constexpr Step kSqlDropSteps[] = {

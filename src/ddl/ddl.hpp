@@ -3,7 +3,7 @@
 // contributes a step; ddl.cpp runs them in the order written there.
 #pragma once
 
-#include "ddl/event.hpp"
+#include "event/event.hpp"
 
 namespace pg_tenant::ddl {
 

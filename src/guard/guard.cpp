@@ -16,6 +16,7 @@
 #include "bridge/bridge.hpp"
 #include "bridge/errcodes.hpp"
 #include "bridge/spi.hpp"
+#include "catalog/catalog.hpp"
 #include "policy/generator.hpp"
 #include "policy/protect.hpp"
 #include "policy/dependencies.hpp"
@@ -207,7 +208,7 @@ void CheckTableTree(Oid relid) {
     foreach (cell, find_all_inheritors(relid, NoLock, nullptr)) tables.push_back(lfirst_oid(cell));
   });
   for (Oid table : tables)
-    if (auto column = policy::ScopedColumn(table)) CheckScopedTable(table, RelationName(table), *column);
+    if (auto column = catalog::ScopedColumn(table)) CheckScopedTable(table, RelationName(table), *column);
 }
 
 // ALTER TABLE and ALTER POLICY name their table in the parse tree: check it (and its scoped
@@ -240,9 +241,9 @@ bool NewTableIsFine(const ddl::Event &event) {
 // without its policies. ATTACH PARTITION and INHERIT, whatever the parent's schema.
 void CheckLinks(const ddl::Event &event) {
   for (const auto &[parent, child] : event.linked()) {
-    if (!OidIsValid(parent) || !OidIsValid(child) || policy::ScopedColumn(parent)) continue;
+    if (!OidIsValid(parent) || !OidIsValid(child) || catalog::ScopedColumn(parent)) continue;
     for (const policy::TreeNode &node : policy::TableTree(child)) {
-      if (!policy::ScopedColumn(node.relid)) continue;
+      if (!catalog::ScopedColumn(node.relid)) continue;
       const std::string parent_name = RelationName(parent);
       Violation(errcodes::kProtectionWeakened,
                 "cannot put protected table " + RelationName(node.relid) + " under unprotected table " + parent_name,
@@ -279,7 +280,7 @@ void CheckEntering(ddl::Event &event) {
 // A rule on a protected table can copy or redirect every tenant's rows past row level security.
 void CheckRule(const ddl::Event &event) {
   const Oid relid = event.rule_relid();
-  if (!OidIsValid(relid) || !policy::ScopedColumn(relid)) return;
+  if (!OidIsValid(relid) || !catalog::ScopedColumn(relid)) return;
   const std::string name = RelationName(relid);
   Violation(errcodes::kProtectionWeakened, "cannot create a rule on protected table " + name,
             "A rule can copy or redirect every tenant's rows past row level security.",
@@ -349,7 +350,7 @@ void AfterCommand(ddl::Event &event) {
   if (creates && NewTableIsFine(event)) return;
   // A shard Citus creates in this backend (a placement on the coordinator): its table was judged.
   if (creates && OidIsValid(event.created_relid()) && citus::IsKnownShard(event.created_relid())) return;
-  if (alters && OidIsValid(event.altered_relid()) && citus::Installed() && !policy::IsScoped(event.altered_relid()) &&
+  if (alters && OidIsValid(event.altered_relid()) && citus::Installed() && !catalog::IsScoped(event.altered_relid()) &&
       citus::IsKnownShard(event.altered_relid()))
     return CheckShard(event, event.altered_relid());
   if (alters && CheckAlteredTable(event)) return;

@@ -2,7 +2,7 @@
 // protected tables stay protected. It runs as steps of the DDL door (src/ddl).
 #pragma once
 
-#include "ddl/event.hpp"
+#include "event/event.hpp"
 
 namespace pg_tenant::guard {
 

@@ -6,8 +6,8 @@
 // with the rights of the extension owner or of the caller.
 #include "bridge/bridge.hpp"
 #include "bridge/spi.hpp"
+#include "catalog/catalog.hpp"
 #include "context/context.hpp"
-#include "policy/protection.hpp"
 
 using namespace pg_tenant;
 using bridge::PgCall;
@@ -61,7 +61,7 @@ PG_TENANT_FUNCTION(pg_tenant_query_as_owner) {
   const Oid relid = PG_GETARG_OID(0);
   const pg_uuid_t tenant = *PG_GETARG_UUID_P(1);
   const Oid owner = spi::RelationOwner(relid);
-  if (!PgCall([relid] { return policy::IsScoped(relid); }))
+  if (!PgCall([relid] { return catalog::IsScoped(relid); }))
     throw Error(ERRCODE_WRONG_OBJECT_TYPE, bridge::RelationName(relid) + " is not a tenant-scoped table");
   text *query_text = PG_GETARG_TEXT_PP(2);
   const std::string query(VARDATA_ANY(query_text), VARSIZE_ANY_EXHDR(query_text));

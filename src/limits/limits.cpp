@@ -4,6 +4,7 @@
 
 #include "bridge/cache.hpp"
 #include "bridge/errcodes.hpp"
+#include "catalog/catalog.hpp"
 #include "citus/citus.hpp"
 #include "registry/registry.hpp"
 
@@ -55,16 +56,13 @@ void Reset() {
     cache::Reset(&cache_context, "pg_tenant limit cache");
     limit_table = cache::Table(cache_context, "pg_tenant limits", sizeof(LimitKey), sizeof(LimitEntry), HASH_BLOBS);
     last = nullptr;
-    LimitTables t;
-    Oid schema = get_namespace_oid("tenant", true);
-    if (OidIsValid(schema)) {
-      t.tenant_limits = get_relname_relid("tenant_limits", schema);
-      t.tenant_limits_pkey = get_relname_relid("tenant_limits_pkey", schema);
-      t.plan_limits = get_relname_relid("plan_limits", schema);
-      t.plan_limits_pkey = get_relname_relid("plan_limits_pkey", schema);
-    }
-    tables = t;
   });
+  LimitTables t;
+  t.tenant_limits = catalog::RelationId(catalog::Rel::kTenantLimits);
+  t.tenant_limits_pkey = catalog::RelationId(catalog::Rel::kTenantLimitsPkey);
+  t.plan_limits = catalog::RelationId(catalog::Rel::kPlanLimits);
+  t.plan_limits_pkey = catalog::RelationId(catalog::Rel::kPlanLimitsPkey);
+  tables = t;
   if (OidIsValid(tables.tenant_limits) && OidIsValid(tables.plan_limits) && OidIsValid(tables.tenant_limits_pkey) &&
       OidIsValid(tables.plan_limits_pkey)) {
     // On Citus, this node's shard of the reference tables (citus::RowsOf).
@@ -74,6 +72,8 @@ void Reset() {
     tables.tenant_limits_pkey = tenant_rows.index;
     tables.plan_limits = plan_rows.table;
     tables.plan_limits_pkey = plan_rows.index;
+    if (tenant_rows.table != t.tenant_limits) catalog::WatchRegistryRelation(tenant_rows.table);
+    if (plan_rows.table != t.plan_limits) catalog::WatchRegistryRelation(plan_rows.table);
     PgCall([] {
       tables.tenant_tenant_id = get_attnum(tables.tenant_limits, "tenant_id");
       tables.tenant_resource = get_attnum(tables.tenant_limits, "resource");

@@ -17,6 +17,7 @@
 #include "bridge/errcodes.hpp"
 #include "bridge/settings.hpp"
 #include "bridge/spi.hpp"
+#include "catalog/catalog.hpp"
 #include "context/context.hpp"
 #include "redis/client.hpp"
 #include "redis/url.hpp"
@@ -712,7 +713,7 @@ bool InWorkerDatabase() {
 // transaction, as the extension owner; it is then lost if that transaction rolls back.
 pg_noinline void WriteAlertNow(const AlertRecord &alert) {
   spi::Session spi;
-  spi::AsRole as_owner(spi::ExtensionOwner(spi));
+  spi::AsRole as_owner(catalog::ExtensionOwner());
   pg_uuid_t tenant = alert.tenant;
   spi.Execute(kAlertSql, {{UUIDOID, UUIDPGetDatum(&tenant)},
                           {TEXTOID, spi::TextParam(alert.resource)},

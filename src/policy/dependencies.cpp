@@ -1,6 +1,7 @@
 #include "policy/dependencies.hpp"
 
 #include "bridge/settings.hpp"
+#include "catalog/catalog.hpp"
 #include "policy/body_scan.hpp"
 #include "policy/protection.hpp"
 
@@ -170,7 +171,7 @@ std::vector<Oid> ScopedTablesRead(Oid relid) {
     todo.pop_back();
     if (!seen.insert(object).second) continue;
     if (object.first == RelationRelationId) {
-      if (ScopedColumn(object.second)) scoped.push_back(object.second);
+      if (catalog::ScopedColumn(object.second)) scoped.push_back(object.second);
       const char kind = PgCall([&] { return get_rel_relkind(object.second); });
       if (kind == RELKIND_VIEW || kind == RELKIND_MATVIEW)
         for (Oid rule : RulesOf(object.second)) todo.emplace_back(RewriteRelationId, rule);

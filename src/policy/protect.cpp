@@ -7,6 +7,7 @@
 // tenant key trigger and the catalog row need no grants on the extension's functions and tables.
 #include "bridge/bridge.hpp"
 #include "bridge/spi.hpp"
+#include "catalog/catalog.hpp"
 #include "policy/generator.hpp"
 #include "policy/protect.hpp"
 
@@ -203,7 +204,7 @@ std::vector<Oid> Protect(Oid relid, const std::string &column) {
   Walk walk{&spi, true, {}, {}};
   {
     RequireOwner(relid, caller);
-    spi::AsRole as_owner(spi::ExtensionOwner(spi));
+    spi::AsRole as_owner(catalog::ExtensionOwner());
     auto parent = spi.Query(
         "SELECT s.relid::pg_catalog.oid FROM tenant.scoped_tables s JOIN pg_catalog.pg_inherits i "
         "ON i.inhparent OPERATOR(pg_catalog.=) s.relid WHERE i.inhrelid OPERATOR(pg_catalog.=) $1",
@@ -235,7 +236,7 @@ void ProtectNewChildren(ddl::Event &event) {
     std::vector<std::pair<Oid, std::string>> unlinked;
     for (Oid relid : event.unlinked())
       if (OidIsValid(relid))
-        if (auto column = ScopedColumn(relid)) unlinked.emplace_back(relid, *column);
+        if (auto column = catalog::ScopedColumn(relid)) unlinked.emplace_back(relid, *column);
     if (!unlinked.empty()) {
       spi::AsRole as_owner(event.Owner());
       for (const auto &[relid, column] : unlinked) {
@@ -274,7 +275,7 @@ SELECT DISTINCT l.inhrelid, s.tenant_column, l.inhparent
 void ForgetDroppedTables(ddl::Event &event) {
   std::vector<Oid> dropped;
   for (const auto &d : event.DroppedObjects())  // scoped tables only (a column is no table)
-    if (d.classid == RelationRelationId && d.objsubid == 0 && ScopedColumn(d.objid)) dropped.push_back(d.objid);
+    if (d.classid == RelationRelationId && d.objsubid == 0 && catalog::ScopedColumn(d.objid)) dropped.push_back(d.objid);
   if (dropped.empty()) return;
   spi::Session &spi = event.Spi();
   spi::AsRole as_owner(event.Owner());
@@ -321,7 +322,7 @@ PG_TENANT_FUNCTION(pg_tenant_unprotect) {
   std::vector<Oid> unprotected;
   spi::Session spi;
   {
-    spi::AsRole as_owner(spi::ExtensionOwner(spi));
+    spi::AsRole as_owner(catalog::ExtensionOwner());
     auto scoped = spi.Query(
         "SELECT tenant_column, parent FROM tenant.scoped_tables WHERE relid::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
         {{OIDOID, ObjectIdGetDatum(relid)}});

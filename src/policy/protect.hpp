@@ -3,7 +3,7 @@
 #pragma once
 
 #include "bridge/spi.hpp"
-#include "ddl/event.hpp"
+#include "event/event.hpp"
 
 #include <string>
 

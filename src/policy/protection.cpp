@@ -1,8 +1,7 @@
 #include "policy/protection.hpp"
 
+#include "catalog/catalog.hpp"
 #include "citus/citus.hpp"
-
-#include "bridge/cache.hpp"
 
 #include <cstring>
 
@@ -137,10 +136,9 @@ Facts ReadFacts(Oid relid, const char *column, bool all) {
     const AttrNumber attnum = get_attnum(relid, column);
     const bool is_table = f.relkind == RELKIND_RELATION || f.relkind == RELKIND_PARTITIONED_TABLE;
     if (attnum > 0 && is_table) {
-      Oid tenant_schema = get_namespace_oid("tenant", false);
-      Oid tenants = get_relname_relid("tenants", tenant_schema);
-      Oid current_id = LookupFuncName(list_make2(makeString(pstrdup("tenant")), makeString(pstrdup("current_id"))), 0,
-                                      nullptr, false);
+      (void)catalog::Schema(false);
+      const Oid tenants = catalog::RelationId(catalog::Rel::kTenants);
+      const Oid current_id = catalog::FunctionId(catalog::Func::kCurrentId, false);
       TupleDesc desc = RelationGetDescr(rel);
       Form_pg_attribute attribute = TupleDescAttr(desc, attnum - 1);
       f.column_exists = true;
@@ -152,8 +150,7 @@ Facts ReadFacts(Oid relid, const char *column, bool all) {
             f.column_default_is_current_id =
                 IsCurrentIdCall(static_cast<Node *>(stringToNode(desc->constr->defval[i].adbin)), current_id);
       }
-      Oid key_check = LookupFuncName(list_make2(makeString(pstrdup("tenant")), makeString(pstrdup("_tenant_key_check"))),
-                                     0, nullptr, true);
+      const Oid key_check = catalog::FunctionId(catalog::Func::kTenantKeyCheck, true);
       f.legacy_foreign_key = !OidIsValid(key_check);
       for (int i = 0; rel->trigdesc != nullptr && i < rel->trigdesc->numtriggers; ++i)
         if (IsTenantKeyTrigger(rel->trigdesc->triggers[i], key_check, attnum, column)) {
@@ -228,71 +225,6 @@ std::vector<std::string> MissingProtection(Oid relid, const std::string &column)
 
 std::string DefaultTenantColumn() {
   return tenant_column_setting != nullptr ? tenant_column_setting : kDefaultTenantColumn;
-}
-
-std::optional<std::string> ScopedColumn(Oid relid) {
-  char column[NAMEDATALEN] = {0};
-  bool found = PgCall([&] {
-    // In a database without the extension (the library is preloaded for all) nothing is scoped.
-    Oid schema = get_namespace_oid("tenant", true);
-    if (!OidIsValid(schema)) return false;
-    Oid catalog = get_relname_relid("scoped_tables", schema);
-    Oid index = get_relname_relid("scoped_tables_pkey", schema);
-    if (!OidIsValid(catalog) || !OidIsValid(index)) return false;
-    Relation rel = table_open(catalog, AccessShareLock);
-    ScanKeyData key;
-    ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
-    SysScanDesc scan = systable_beginscan(rel, index, true, nullptr, 1, &key);
-    HeapTuple tuple = systable_getnext(scan);
-    bool hit = false;
-    if (HeapTupleIsValid(tuple)) {
-      bool isnull;
-      Datum value = heap_getattr(tuple, 2, RelationGetDescr(rel), &isnull);
-      if (!isnull) {
-        strlcpy(column, NameStr(*DatumGetName(value)), sizeof(column));
-        hit = true;
-      }
-    }
-    systable_endscan(scan);
-    table_close(rel, AccessShareLock);
-    return hit;
-  });
-  if (!found) return std::nullopt;
-  return std::string(column);
-}
-
-namespace {
-
-struct ScopedEntry {
-  Oid relid;  // hash key
-  bool scoped;
-};
-
-MemoryContext scoped_context = nullptr;
-HTAB *scoped_cache = nullptr;
-
-}  // namespace
-
-void ForgetScoped(Datum, Oid relid) noexcept {
-  if (scoped_cache == nullptr) return;
-  if (relid == InvalidOid)
-    scoped_cache = nullptr;  // emptied (with its memory) at the next look-up
-  else
-    hash_search(scoped_cache, &relid, HASH_REMOVE, nullptr);
-}
-
-bool IsScoped(Oid relid) {
-  if (scoped_cache == nullptr)
-    PgCall([] {
-      cache::Reset(&scoped_context, "pg_tenant scoped tables");
-      scoped_cache = cache::Table(scoped_context, "pg_tenant scoped", sizeof(Oid), sizeof(ScopedEntry), HASH_BLOBS);
-    });
-  // A look-up in a backend-local hash table does not ereport.
-  if (auto *hit = static_cast<ScopedEntry *>(hash_search(scoped_cache, &relid, HASH_FIND, nullptr))) return hit->scoped;
-  const bool scoped = ScopedColumn(relid).has_value();
-  if (scoped_cache != nullptr)  // reading may have processed an invalidation that emptied it
-    PgCall([&] { static_cast<ScopedEntry *>(hash_search(scoped_cache, &relid, HASH_ENTER, nullptr))->scoped = scoped; });
-  return scoped;
 }
 
 std::vector<TreeNode> TableTree(Oid root) {

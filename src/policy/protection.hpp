@@ -46,13 +46,8 @@ std::vector<std::string> MissingProtection(Oid relid, const std::string &column)
 // default.
 std::string DefaultTenantColumn();
 
-// The tenant column of a table in tenant.scoped_tables, or nullopt (one index lookup, no SQL).
-std::optional<std::string> ScopedColumn(Oid relid);
-
-// Whether a table is in tenant.scoped_tables, remembered per backend until the table's relcache
-// entry is invalidated (protect and unprotect alter the table): for the executor hook, which asks
-// for every table of every statement in strict mode.
-bool IsScoped(Oid relid);
+// Whether a table is scoped (tenant.scoped_tables) is the catalog's answer: catalog::ScopedColumn,
+// catalog::IsScoped.
 
 // A table and its partitions and inheritance children, recursively: the table first, each
 // child after its parent, siblings by OID.
@@ -67,7 +62,5 @@ std::vector<TreeNode> TableTree(Oid root);
 constexpr const char *kDefaultTenantColumn = "tenant_id";
 extern char *tenant_column_setting;
 bool CheckTenantColumn(char **newval, void **extra, GucSource source) noexcept;
-// The relcache callback (src/wiring/hooks.cpp): forgets what IsScoped remembered of relid.
-void ForgetScoped(Datum, Oid relid) noexcept;
 
 }  // namespace pg_tenant::policy

@@ -19,8 +19,8 @@
 #include "bridge/cache.hpp"
 #include "bridge/spi.hpp"
 
+#include "catalog/catalog.hpp"
 #include "citus/citus.hpp"
-#include "policy/protection.hpp"
 
 namespace pg_tenant::policy {
 namespace {
@@ -127,7 +127,7 @@ void Check(FunctionCallInfo fcinfo) {
     ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
                     errmsg("tenant column \"%s\" of \"%s\" is not of type uuid", column, RelationGetRelationName(rel))));
   const Oid relid = RelationGetRelid(rel);
-  if (!policy::IsScoped(relid) && !(citus::Installed() && citus::IsKnownShard(relid)))
+  if (!catalog::IsScoped(relid) && !(citus::Installed() && citus::IsKnownShard(relid)))
     ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                     errmsg("tenant._tenant_key_check() runs only on tenant-scoped tables; \"%s\" is not one",
                            RelationGetRelationName(rel)),
@@ -140,7 +140,8 @@ void Check(FunctionCallInfo fcinfo) {
     Datum old_key = heap_getattr(td->tg_trigtuple, attnum, desc, &old_null);
     if (!old_null && DatumGetBool(DirectFunctionCall2(uuid_eq, key, old_key))) return;  // same tenant
   }
-  Oid tenants = get_relname_relid("tenants", get_namespace_oid("tenant", false));
+  // The registry's owner, cached by the catalog (an ALTER TABLE ... OWNER is seen at once).
+  const Oid registry_owner = catalog::RegistryOwner();
   if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
   if (check_plan == nullptr) {
     Oid type = UUIDOID;
@@ -149,7 +150,7 @@ void Check(FunctionCallInfo fcinfo) {
     if (plan == nullptr || SPI_keepplan(plan) != 0) elog(ERROR, "could not prepare the tenant key check (%d)", SPI_result);
     check_plan = plan;
   }
-  RunAs(spi::RelationOwner(tenants), check_plan, key, false, 1);
+  RunAs(registry_owner, check_plan, key, false, 1);
   const bool found = SPI_processed > 0;
   SPI_finish();
   if (!found)
@@ -167,7 +168,8 @@ void Erase(FunctionCallInfo fcinfo) {
   if (citus::InternalBackend() || (citus::Installed() && citus::RegistryDistributed())) return;
   // Only the registry's own trigger (0.10.0): attached to another table, its "id" would be read
   // as a uuid whatever its type (a superuser's int column crashed the server; the fuzzer found it).
-  if (RelationGetRelid(td->tg_relation) != get_relname_relid("tenants", get_namespace_oid("tenant", false)))
+  (void)catalog::Schema(false);
+  if (RelationGetRelid(td->tg_relation) != catalog::RelationId(catalog::Rel::kTenants))
     ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
                     errmsg("tenant._tenant_key_erase() runs only on tenant.tenants; \"%s\" is not it",
                            RelationGetRelationName(td->tg_relation))));

@@ -8,6 +8,7 @@
 
 #include "bridge/bridge.hpp"
 #include "bridge/spi.hpp"
+#include "catalog/catalog.hpp"
 #include "context/context.hpp"
 #include "limits/limits.hpp"
 
@@ -20,41 +21,28 @@ namespace {
 
 using bridge::PgCall;
 
-// --- tenant.row_counts, looked up once per backend ------------------------------------------------
+// --- tenant.row_counts, from the catalog -------------------------------------------------------------
 
 struct Catalog {
   Oid counts = InvalidOid;     // tenant.row_counts
   Oid key_index = InvalidOid;  // row_counts_pkey (tenant_id, resource)
   AttrNumber rows = InvalidAttrNumber;
+  uint64 generation = 0;       // the catalog::Generation() it was read under
 };
-Catalog catalog;
+Catalog counts_table;
 
-// A relcache invalidation of the table (or of everything) voids the look-up: the extension may
-// have been dropped and created again.
-}  // namespace
-
-void ForgetCatalog(Datum, Oid relid) noexcept {
-  if (relid == InvalidOid || relid == catalog.counts) catalog = Catalog{};
-}
-
-namespace {
-
-// False when pg_tenant's tables are not there (the extension dropped in this transaction).
+// False when pg_tenant's tables are not there (the extension dropped in this transaction). The
+// catalog's generation changes when the table is invalidated (dropped and created again, too).
 bool LookUpCatalog() {
-  if (OidIsValid(catalog.counts)) return true;
-  return PgCall([] {
-    const Oid schema = get_namespace_oid("tenant", true);
-    if (!OidIsValid(schema)) return false;
-    const Oid counts = get_relname_relid("row_counts", schema);
-    const Oid key_index = get_relname_relid("row_counts_pkey", schema);
-    if (!OidIsValid(counts) || !OidIsValid(key_index)) return false;
-    const AttrNumber rows = get_attnum(counts, "rows");
-    if (rows == InvalidAttrNumber) return false;
-    catalog.counts = counts;
-    catalog.key_index = key_index;
-    catalog.rows = rows;
-    return true;
-  });
+  if (counts_table.generation == catalog::Generation()) return true;
+  const uint64 generation = catalog::Generation();
+  const Oid counts = catalog::RelationId(catalog::Rel::kRowCounts);
+  const Oid key_index = catalog::RelationId(catalog::Rel::kRowCountsPkey);
+  if (!OidIsValid(counts) || !OidIsValid(key_index)) return false;
+  const AttrNumber rows = PgCall([counts] { return get_attnum(counts, "rows"); });
+  if (rows == InvalidAttrNumber) return false;
+  counts_table = Catalog{counts, key_index, rows, generation};
+  return true;
 }
 
 // --- the ledger --------------------------------------------------------------------------------------
@@ -141,7 +129,7 @@ bool FindAndLock(const CounterKey &key, CounterState &state) {
   if (!LookUpCatalog())
     throw Error(ERRCODE_UNDEFINED_TABLE, "tenant.row_counts does not exist", "", "Is pg_tenant installed in this database?");
   // A copy: opening the table reads pending invalidations, which may void the look-up meanwhile.
-  const Catalog cat = catalog;
+  const Catalog cat = counts_table;
   return PgCall([&] {
     Relation rel = table_open(cat.counts, RowExclusiveLock);
     Relation index = index_open(cat.key_index, AccessShareLock);
@@ -193,7 +181,7 @@ bool FindAndLock(const CounterKey &key, CounterState &state) {
 void CreateCounter(const CounterKey &key) {
   Busy busy_guard;
   spi::Session spi;
-  spi::AsRole as_owner(spi::ExtensionOwner(spi));
+  spi::AsRole as_owner(catalog::ExtensionOwner());
   pg_uuid_t tenant;
   memcpy(tenant.data, key.tenant.data(), UUID_LEN);
   spi.Execute(
@@ -222,7 +210,7 @@ void InsertIndexEntries(Relation rel, HeapTuple tuple) {
 // One update of the row version the counter holds locked: count = count + pending. False, and
 // nothing written, when tenant.row_counts has new storage since (TRUNCATE in this transaction).
 bool UpdateRow(const CounterKey &key, CounterState &state) {
-  const Catalog cat = catalog;  // as in FindAndLock
+  const Catalog cat = counts_table;  // as in FindAndLock
   return PgCall([&] {
     Relation rel = table_open(cat.counts, RowExclusiveLock);
     if (rel->rd_node.relNode != state.relfilenode) {
@@ -338,7 +326,7 @@ bool NamesCounts(const PlannedStmt *statement) {
   ListCell *cell;
   foreach (cell, statement->rtable) {
     const auto *entry = static_cast<const RangeTblEntry *>(lfirst(cell));
-    if (entry->rtekind == RTE_RELATION && entry->relid == catalog.counts) return true;
+    if (entry->rtekind == RTE_RELATION && entry->relid == counts_table.counts) return true;
   }
   return false;
 }

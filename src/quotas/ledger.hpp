@@ -27,12 +27,10 @@ namespace pg_tenant::quotas {
 // every statement locks counters in the same order.
 using Deltas = std::map<UuidBytes, int64>;
 
-// The transaction callbacks and the relcache callback (registered in src/wiring/hooks.cpp): the
-// counts written before commit, undone per subtransaction; the look-up of tenant.row_counts
-// forgotten when it changes.
+// The transaction callbacks (registered in src/wiring/hooks.cpp): the counts written before
+// commit, undone per subtransaction.
 void OnXactEvent(XactEvent event, void *arg) noexcept;
 void OnSubXactEvent(SubXactEvent event, SubTransactionId mine, SubTransactionId parent, void *arg) noexcept;
-void ForgetCatalog(Datum arg, Oid relid) noexcept;
 
 // The executor door's step (src/executor/door.cpp): a statement of a transaction whose counts are
 // pending and that reads tenant.row_counts sees them written first.

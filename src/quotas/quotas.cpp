@@ -11,6 +11,7 @@
 
 #include "bridge/bridge.hpp"
 #include "bridge/spi.hpp"
+#include "catalog/catalog.hpp"
 
 #include <string>
 #include <vector>
@@ -47,11 +48,10 @@ void CountRows(Tuplestorestate *rows, TupleDesc desc, AttrNumber column, int64 s
 
 // Any table with a row quota? (A heap scan of tenant.row_quotas that stops at the first row.)
 bool AnyRowQuota() {
-  return PgCall([] {
-    Oid schema = get_namespace_oid("tenant", true);
-    Oid catalog = OidIsValid(schema) ? get_relname_relid("row_quotas", schema) : InvalidOid;
-    if (!OidIsValid(catalog)) return false;
-    Relation rel = table_open(catalog, AccessShareLock);
+  const Oid row_quotas = catalog::RelationId(catalog::Rel::kRowQuotas);
+  if (!OidIsValid(row_quotas)) return false;
+  return PgCall([row_quotas] {
+    Relation rel = table_open(row_quotas, AccessShareLock);
     SysScanDesc scan = systable_beginscan(rel, InvalidOid, false, nullptr, 0, nullptr);
     const bool any = HeapTupleIsValid(systable_getnext(scan));
     systable_endscan(scan);
@@ -62,12 +62,11 @@ bool AnyRowQuota() {
 
 // Does the table count rows for a quota (root or member)? One probe of tenant.row_quotas' key.
 bool CountsRows(Oid relid) {
+  const Oid row_quotas = catalog::RelationId(catalog::Rel::kRowQuotas);
+  const Oid index = catalog::RelationId(catalog::Rel::kRowQuotasPkey);
+  if (!OidIsValid(row_quotas) || !OidIsValid(index)) return false;
   return PgCall([&] {
-    Oid schema = get_namespace_oid("tenant", true);
-    Oid catalog = OidIsValid(schema) ? get_relname_relid("row_quotas", schema) : InvalidOid;
-    Oid index = OidIsValid(schema) ? get_relname_relid("row_quotas_pkey", schema) : InvalidOid;
-    if (!OidIsValid(catalog) || !OidIsValid(index)) return false;
-    Relation rel = table_open(catalog, AccessShareLock);
+    Relation rel = table_open(row_quotas, AccessShareLock);
     ScanKeyData key;
     ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
     SysScanDesc scan = systable_beginscan(rel, index, true, nullptr, 1, &key);

@@ -3,7 +3,7 @@
 // are C++ (here); enrolling tables, recounting and the DDL bookkeeping are SQL (quotas.sql).
 #pragma once
 
-#include "ddl/event.hpp"
+#include "event/event.hpp"
 
 namespace pg_tenant::quotas {
 

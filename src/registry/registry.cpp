@@ -3,6 +3,7 @@
 #include "registry/slug.hpp"
 
 #include "bridge/cache.hpp"
+#include "catalog/catalog.hpp"
 #include "citus/citus.hpp"
 #include "bridge/errcodes.hpp"
 #include "common/uuid_text.hpp"
@@ -10,13 +11,17 @@
 #include <string>
 
 namespace pg_tenant::registry {
+
+int cache_capacity = 10000;  // pg_tenant.tenant_cache_size (registered in src/wiring/settings.cpp)
+
 namespace {
 
 using bridge::PgCall;
 
-// Where the registry lives in this database; resolved lazily, forgotten on invalidation. The
-// tables' rows are read from tenants_rows and plans_rows: the tables themselves, or on Citus their
-// shard on this node (citus::RowsOf), with the shard's indexes.
+// Where the registry lives in this database (the catalog's OIDs); resolved lazily, again after
+// each change of catalog::Generation(). The tables' rows are read from tenants_rows and
+// plans_rows: the tables themselves, or on Citus their shard on this node (citus::RowsOf), with
+// the shard's indexes (watched by the catalog's invalidation callback).
 struct RegistryOids {
   Oid tenants = InvalidOid;
   Oid plans = InvalidOid;
@@ -41,9 +46,8 @@ struct SlugEntry {
 };
 
 RegistryOids oids;
-bool oids_valid = false;
-bool cache_valid = false;
-uint64 generation = 1;
+uint64 oids_generation = 0;   // the catalog::Generation() oids were resolved under (0: never)
+uint64 cache_generation = 0;  // the catalog::RegistryGeneration() the cached records were read under
 MemoryContext cache_context = nullptr;
 HTAB *by_id = nullptr;
 HTAB *by_slug = nullptr;
@@ -52,23 +56,9 @@ int64 cache_hits = 0;
 int64 cache_misses = 0;
 int64 cache_resets = 0;
 
-}  // namespace
-
-int cache_capacity = 10000;
-
-void OnRelcacheInvalidation(Datum, Oid relid) noexcept {
-  if (relid == InvalidOid || (oids_valid && (relid == oids.tenants || relid == oids.plans ||
-                                               relid == oids.tenants_rows || relid == oids.plans_rows))) {
-    cache_valid = false;
-    oids_valid = false;
-    ++generation;
-  }
-}
-
-namespace {
-
 // Empties the cache (no C++ objects alive here; PostgreSQL errors are plain OOM).
 void ResetCache() {
+  const uint64 read_under = catalog::RegistryGeneration();
   tables_ready = false;
   PgCall([] {
     cache::Reset(&cache_context, "pg_tenant registry cache");
@@ -77,21 +67,19 @@ void ResetCache() {
   });
   tables_ready = true;
   ++cache_resets;
-  cache_valid = true;
+  cache_generation = read_under;
 }
 
+bool cache_valid() { return cache_generation == catalog::RegistryGeneration(); }
+
 void ResolveOids() {
-  RegistryOids found = PgCall([] {
-    RegistryOids r;
-    Oid schema = get_namespace_oid("tenant", true);
-    if (!OidIsValid(schema)) return r;
-    r.tenants = get_relname_relid("tenants", schema);
-    r.plans = get_relname_relid("plans", schema);
-    r.tenants_pkey = get_relname_relid("tenants_pkey", schema);
-    r.tenants_slug_key = get_relname_relid("tenants_slug_key", schema);
-    r.plans_pkey = get_relname_relid("plans_pkey", schema);
-    return r;
-  });
+  const uint64 resolved_under = catalog::Generation();
+  RegistryOids found;
+  found.tenants = catalog::RelationId(catalog::Rel::kTenants);
+  found.plans = catalog::RelationId(catalog::Rel::kPlans);
+  found.tenants_pkey = catalog::RelationId(catalog::Rel::kTenantsPkey);
+  found.tenants_slug_key = catalog::RelationId(catalog::Rel::kTenantsSlugKey);
+  found.plans_pkey = catalog::RelationId(catalog::Rel::kPlansPkey);
   if (OidIsValid(found.tenants) && OidIsValid(found.plans) && OidIsValid(found.tenants_pkey) &&
       OidIsValid(found.tenants_slug_key) && OidIsValid(found.plans_pkey)) {
     const citus::LocalRows tenants_by_id = citus::RowsOf(found.tenants, found.tenants_pkey);
@@ -101,6 +89,8 @@ void ResolveOids() {
     const citus::LocalRows plans = citus::RowsOf(found.plans, found.plans_pkey);
     found.plans_rows = plans.table;
     found.plans_pkey = plans.index;
+    if (found.tenants_rows != found.tenants) catalog::WatchRegistryRelation(found.tenants_rows);
+    if (found.plans_rows != found.plans) catalog::WatchRegistryRelation(found.plans_rows);
     PgCall([&] {
       found.att_plan_name = get_attnum(found.plans_rows, "name");
       found.att_plan_features = get_attnum(found.plans_rows, "features");
@@ -123,12 +113,13 @@ void ResolveOids() {
                 "Schema \"tenant\" with tables \"tenants\" and \"plans\" was not found.",
                 "Run CREATE EXTENSION pg_tenant in this database.");
   oids = found;
-  oids_valid = true;
+  // An invalidation during the look-ups (lock acquisition) makes the next call look again.
+  oids_generation = resolved_under;
 }
 
 void EnsureReady() {
-  if (!oids_valid) ResolveOids();
-  if (!cache_valid) ResetCache();
+  if (oids_generation != catalog::Generation()) ResolveOids();
+  if (!cache_valid()) ResetCache();
 }
 
 void CopyText(char (&to)[kNameBufferSize], Datum value) {
@@ -201,7 +192,7 @@ bool FetchTenant(Oid index, AttrNumber key_attribute, RegProcedure equality, Dat
 
 const TenantRecord *Remember(const TenantRecord &fetched) {
   // Reading the row can process invalidations (lock acquisition): start over if it did.
-  if (!cache_valid || hash_get_num_entries(by_id) >= cache_capacity) ResetCache();
+  if (!cache_valid() || hash_get_num_entries(by_id) >= cache_capacity) ResetCache();
   return PgCall([&] {
     bool found;
     auto *entry = static_cast<TenantRecord *>(hash_search(by_id, &fetched.id, HASH_ENTER, &found));
@@ -277,7 +268,7 @@ bool CachedSlug(const pg_uuid_t &id, char (&out)[kNameBufferSize]) noexcept {
   return true;
 }
 
-uint64 Generation() { return generation; }
+uint64 Generation() { return catalog::RegistryGeneration(); }
 
 bool PlanExists(std::string_view plan) {
   EnsureReady();
@@ -324,10 +315,9 @@ PG_TENANT_FUNCTION(pg_tenant_registry_changed) {
                 "tenant._registry_changed() must be called as a trigger");
   // Whatever registry table changed (tenants, plans, limits), invalidate tenant.tenants: that is
   // the relation every backend's callback watches.
-  PgCall([] {
-    Oid tenants = get_relname_relid("tenants", get_namespace_oid("tenant", false));
-    if (OidIsValid(tenants)) CacheInvalidateRelcacheByRelid(tenants);
-  });
+  (void)catalog::Schema(false);
+  const Oid tenants = catalog::RelationId(catalog::Rel::kTenants);
+  if (OidIsValid(tenants)) PgCall([tenants] { CacheInvalidateRelcacheByRelid(tenants); });
   return PointerGetDatum(nullptr);
 }
 
@@ -343,7 +333,7 @@ PG_TENANT_FUNCTION(pg_tenant_cache_info) {
   if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
     throw Error(ERRCODE_FEATURE_NOT_SUPPORTED, "tenant.cache_info() must return a record");
   int64 entries =
-      (registry::cache_valid && registry::by_id != nullptr) ? hash_get_num_entries(registry::by_id) : 0;
+      (registry::cache_valid() && registry::by_id != nullptr) ? hash_get_num_entries(registry::by_id) : 0;
   Datum values[5] = {Int64GetDatum(entries), Int32GetDatum(registry::cache_capacity),
                      Int64GetDatum(registry::cache_hits), Int64GetDatum(registry::cache_misses),
                      Int64GetDatum(registry::cache_resets)};

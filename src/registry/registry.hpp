@@ -2,7 +2,8 @@
 //
 // The cache lives in a child of CacheMemoryContext. A statement trigger on tenant.tenants and
 // tenant.plans sends a relcache invalidation at commit; every backend processes it at its next
-// transaction start (or lock acquisition), where our callback marks the cache stale. The cache
+// transaction start (or lock acquisition), where the catalog's callback bumps
+// catalog::RegistryGeneration() (src/catalog/catalog.hpp), which marks the cache stale. The cache
 // is emptied lazily at the next lookup, never inside the callback, so a lookup in progress is
 // never pulled from under itself.
 #pragma once
@@ -55,8 +56,5 @@ std::string IdText(const pg_uuid_t &id);
 
 // pg_tenant.tenant_cache_size (registered, with the other settings, in src/wiring/settings.cpp).
 extern int cache_capacity;
-// The relcache callback (src/wiring/hooks.cpp): a change of tenant.tenants or tenant.plans
-// empties the cache.
-void OnRelcacheInvalidation(Datum, Oid relid) noexcept;
 
 }  // namespace pg_tenant::registry

@@ -44,3 +44,7 @@ ALTER TABLE tenant.tenant_limits DROP CONSTRAINT tenant_limits_enforcement_known
 -- Citus: the restrictive guard restored on a shard takes its text from the generator.
 --#include policy/objects/_guard_policy_sql/0.11.0.sql
 --#include citus/objects/_restore_restrictive_guard/0.11.0.sql
+
+-- One catalog: the audit's Citus shard check reads each shard's protection with the one
+-- protection reader (tenant._protection) instead of policy names.
+--#include citus/objects/_citus_shard_findings/0.11.0.sql

@@ -4,8 +4,9 @@
 // than a hook: src/ddl/ddl.cpp), and the hook that was there before pg_tenant's runs where the
 // list says.
 //
-//   1. relcache callbacks: registry (tenant records), policy (is a table scoped), quota ledger
-//      (where tenant.row_counts is); each forgets only its own memo.
+//   1. the catalog's invalidation callbacks (relcache, pg_proc): every cached OID of pg_tenant's
+//      relations and functions, and what depends on them (src/catalog/catalog.hpp), first, so
+//      that everything after reads fresh OIDs.
 //   2. transaction callbacks: the quota ledger (counts written at PRE_COMMIT, undone per
 //      subtransaction). Meters register theirs at a tenant's first purge in the backend.
 //   3. the executor door: ExecutorStart, ExecutorRun, ExecutorFinish, ExecutorEnd.
@@ -14,10 +15,10 @@
 //      statistics (each structure under AddinShmemInitLock); then the meter flusher worker.
 #include "wiring/wiring.hpp"
 
+#include "catalog/catalog.hpp"
 #include "executor/door.hpp"
 #include "meters/lease.hpp"
 #include "meters/meter.hpp"
-#include "policy/protection.hpp"
 #include "quotas/ledger.hpp"
 #include "registry/registry.hpp"
 #include "stats/stats.hpp"
@@ -51,9 +52,8 @@ void OnShmemStartup() noexcept {
 }  // namespace
 
 void InstallHooks(bool preloading) {
-  CacheRegisterRelcacheCallback(registry::OnRelcacheInvalidation, (Datum)0);
-  CacheRegisterRelcacheCallback(policy::ForgetScoped, (Datum)0);
-  CacheRegisterRelcacheCallback(quotas::ForgetCatalog, (Datum)0);
+  CacheRegisterRelcacheCallback(catalog::OnRelcacheInvalidation, (Datum)0);
+  CacheRegisterSyscacheCallback(PROCOID, catalog::OnProcInvalidation, (Datum)0);
 
   RegisterXactCallback(quotas::OnXactEvent, nullptr);
   RegisterSubXactCallback(quotas::OnSubXactEvent, nullptr);

@@ -1,4 +1,6 @@
-#include "ddl/event.hpp"
+#include "event/event.hpp"
+
+#include "catalog/catalog.hpp"
 
 #include <algorithm>
 
@@ -119,7 +121,7 @@ spi::Session &Event::Spi() {
 }
 
 Oid Event::Owner() {
-  if (!OidIsValid(owner_)) owner_ = spi::ExtensionOwner(Spi());
+  if (!OidIsValid(owner_)) owner_ = catalog::ExtensionOwner();
   return owner_;
 }
 

@@ -1,6 +1,7 @@
 // One event of the DDL door (src/ddl/ddl.cpp): what PostgreSQL passed to the event trigger, and
 // what pg_event_trigger_ddl_commands() / pg_event_trigger_dropped_objects() say, each read at
-// most once and only when a step needs it. Steps take what they need from here.
+// most once and only when a step needs it. Steps take what they need from here. A floor of its
+// own (below every capability whose door steps take it; ddl/ keeps only the dispatcher).
 #pragma once
 
 #include "bridge/spi.hpp"
