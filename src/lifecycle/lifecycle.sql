@@ -100,8 +100,8 @@ COMMENT ON FUNCTION tenant.suspend(uuid, text) IS 'suspends a tenant, recording 
 COMMENT ON FUNCTION tenant.set_read_only(uuid, text) IS 'makes a tenant read-only: reads and deletes pass, inserts and updates fail (TN010)';
 COMMENT ON FUNCTION tenant.resume(uuid) IS 'makes a suspended or read-only tenant active again';
 
--- Top-level scoped tables (partitions and inheritance children go with their parent), children
--- before parents: a table comes after every other scoped table that references it by a foreign
+-- Top-level scoped tables (tenant._top_scoped_tables: partitions and inheritance children go
+-- with their parent), children before parents: a table comes after every other scoped table that references it by a foreign
 -- key. Tables in a cycle of foreign keys come last, in name order.
 CREATE FUNCTION tenant._scoped_tables_children_first()
     RETURNS TABLE (rel regclass, tenant_column name)
@@ -112,8 +112,8 @@ DECLARE
     ready regclass[];
     top regclass;
 BEGIN
-    SELECT pg_catalog.array_agg(s.relid ORDER BY s.relid::text) INTO remaining
-        FROM tenant.scoped_tables s WHERE s.parent IS NULL;
+    SELECT pg_catalog.array_agg(s.rel ORDER BY s.rel::text) INTO remaining
+        FROM tenant._top_scoped_tables() s;
     WHILE pg_catalog.cardinality(remaining) OPERATOR(pg_catalog.>) 0 LOOP
         -- the tables no other remaining table references (a table's partitions count as it)
         SELECT pg_catalog.array_agg(t ORDER BY t::text) INTO ready
@@ -292,8 +292,8 @@ BEGIN
                pg_catalog.jsonb_agg(l.line OPERATOR(pg_catalog.->) 'row' ORDER BY l.n) AS rows
         FROM lines l GROUP BY 1 ORDER BY 2
     LOOP
-        SELECT s.relid AS rel, s.tenant_column INTO scoped FROM tenant.scoped_tables s
-            WHERE s.parent IS NULL AND s.relid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(batch.name);
+        SELECT s.rel, s.tenant_column INTO scoped FROM tenant._top_scoped_tables() s
+            WHERE s.rel OPERATOR(pg_catalog.=) pg_catalog.to_regclass(batch.name);
         IF NOT FOUND THEN
             RAISE EXCEPTION 'table "%" of the export is not a tenant-scoped table here', batch.name USING ERRCODE = '42P01';
         END IF;

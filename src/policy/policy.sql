@@ -61,6 +61,19 @@ CREATE FUNCTION tenant._writes_to(fn regprocedure) RETURNS regclass[]
     LANGUAGE c STABLE STRICT
     AS 'MODULE_PATHNAME', 'pg_tenant_writes_to';
 
+-- What holds a tenant's rows (0.11.0: one definition for purge, export, import and the tenant
+-- key's erase): the top-level scoped tables, with their tenant columns. A statement on one
+-- reaches its partitions and children; a table whose recorded parent is no longer its parent
+-- (detached, NO INHERIT) is top-level itself.
+CREATE FUNCTION tenant._top_scoped_tables() RETURNS TABLE (rel regclass, tenant_column name)
+    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+    AS $$
+SELECT s.relid, s.tenant_column FROM tenant.scoped_tables s
+ WHERE s.parent IS NULL
+    OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i
+                    WHERE i.inhrelid OPERATOR(pg_catalog.=) s.relid AND i.inhparent OPERATOR(pg_catalog.=) s.parent)
+$$;
+
 -- A table, then its partitions and inheritance children, recursively (each after its parent).
 CREATE FUNCTION tenant._table_tree(rel regclass) RETURNS SETOF regclass
     LANGUAGE c STABLE STRICT
@@ -126,6 +139,7 @@ COMMENT ON FUNCTION tenant.protect_all(name, name) IS
 -- by steps of the DDL door (src/ddl/ddl.sql, src/policy/protect.cpp).
 
 REVOKE ALL ON FUNCTION tenant.tenant_column(), tenant._protection(regclass, name), tenant._table_tree(regclass),
+    tenant._top_scoped_tables(),
     tenant._tenant_key_check(), tenant._tenant_key_erase(),
     tenant._reads_scoped(regclass), tenant._writes_to(regprocedure),
     tenant.protect(regclass, name), tenant.unprotect(regclass), tenant.policy_sql(regclass, name),

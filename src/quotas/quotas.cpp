@@ -10,7 +10,6 @@
 #include "quotas/ledger.hpp"
 
 #include "bridge/bridge.hpp"
-#include "bridge/spi.hpp"
 
 #include <string>
 #include <vector>
@@ -45,94 +44,7 @@ void CountRows(Tuplestorestate *rows, TupleDesc desc, AttrNumber column, int64 s
   });
 }
 
-// Any table with a row quota? (A heap scan of tenant.row_quotas that stops at the first row.)
-bool AnyRowQuota() {
-  return PgCall([] {
-    Oid schema = get_namespace_oid("tenant", true);
-    Oid catalog = OidIsValid(schema) ? get_relname_relid("row_quotas", schema) : InvalidOid;
-    if (!OidIsValid(catalog)) return false;
-    Relation rel = table_open(catalog, AccessShareLock);
-    SysScanDesc scan = systable_beginscan(rel, InvalidOid, false, nullptr, 0, nullptr);
-    const bool any = HeapTupleIsValid(systable_getnext(scan));
-    systable_endscan(scan);
-    table_close(rel, AccessShareLock);
-    return any;
-  });
-}
-
-// Does the table count rows for a quota (root or member)? One probe of tenant.row_quotas' key.
-bool CountsRows(Oid relid) {
-  return PgCall([&] {
-    Oid schema = get_namespace_oid("tenant", true);
-    Oid catalog = OidIsValid(schema) ? get_relname_relid("row_quotas", schema) : InvalidOid;
-    Oid index = OidIsValid(schema) ? get_relname_relid("row_quotas_pkey", schema) : InvalidOid;
-    if (!OidIsValid(catalog) || !OidIsValid(index)) return false;
-    Relation rel = table_open(catalog, AccessShareLock);
-    ScanKeyData key;
-    ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
-    SysScanDesc scan = systable_beginscan(rel, index, true, nullptr, 1, &key);
-    const bool found = HeapTupleIsValid(systable_getnext(scan));
-    systable_endscan(scan);
-    table_close(rel, AccessShareLock);
-    return found;
-  });
-}
-
-// The quota bookkeeping concerns a touched table that counts rows, or whose parent or child does
-// (a new, attached or detached member; a counted table becoming a child).
-bool ConcernsQuotas(Oid relid) {
-  if (CountsRows(relid)) return true;
-  std::vector<Oid> neighbours;
-  PgCall([&] {
-    ListCell *cell;
-    foreach (cell, find_inheritance_children_extended(relid, false, NoLock, nullptr, nullptr))
-      neighbours.push_back(lfirst_oid(cell));
-    Relation inherits = table_open(InheritsRelationId, AccessShareLock);
-    ScanKeyData key;
-    ScanKeyInit(&key, Anum_pg_inherits_inhrelid, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
-    SysScanDesc scan = systable_beginscan(inherits, InheritsRelidSeqnoIndexId, true, nullptr, 1, &key);
-    HeapTuple tuple;
-    while (HeapTupleIsValid(tuple = systable_getnext(scan)))
-      neighbours.push_back(reinterpret_cast<Form_pg_inherits>(GETSTRUCT(tuple))->inhparent);
-    systable_endscan(scan);
-    table_close(inherits, AccessShareLock);
-  });
-  for (Oid neighbour : neighbours)
-    if (CountsRows(neighbour)) return true;
-  return false;
-}
-
 }  // namespace
-
-void AfterCommand(ddl::Event &event) {
-  if ((event.tag() != CMDTAG_CREATE_TABLE && event.tag() != CMDTAG_ALTER_TABLE) || !AnyRowQuota()) return;
-  const std::vector<Oid> touched = event.TouchedTables();
-  bool concerned = false;
-  for (Oid relid : touched) concerned = concerned || ConcernsQuotas(relid);
-  if (!concerned) return;
-  spi::Session &spi = event.Spi();
-  spi::AsRole as_owner(event.Owner());
-  spi.Execute("SELECT tenant._row_quota_after_ddl($1)", {spi::OidArrayParam(touched)});
-}
-
-void AfterDrop(ddl::Event &event) {
-  if (!AnyRowQuota()) return;
-  // Only the drop of a counted table or of a trigger (a quota trigger cannot go alone) concerns it.
-  std::vector<Oid> dropped;
-  bool concerned = false;
-  for (const auto &d : event.DroppedObjects()) {
-    if (d.classid == RelationRelationId && d.objsubid == 0) {
-      dropped.push_back(d.objid);
-      concerned = concerned || CountsRows(d.objid);
-    }
-    concerned = concerned || d.classid == TriggerRelationId;
-  }
-  if (!concerned) return;
-  spi::Session &spi = event.Spi();
-  spi::AsRole as_owner(event.Owner());
-  spi.Execute("SELECT tenant._row_quota_after_drop($1)", {spi::OidArrayParam(dropped)});
-}
-
 }  // namespace pg_tenant::quotas
 
 using namespace pg_tenant;
