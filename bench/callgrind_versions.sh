@@ -40,6 +40,9 @@ INSERT INTO public.items SELECT '$tenant', i, 'row ' || i FROM generate_series(1
 CREATE TABLE public.counted (tenant_id uuid NOT NULL, id bigserial, PRIMARY KEY (tenant_id, id));
 SELECT tenant.protect('public.counted');
 SELECT tenant.limit_rows('public.counted', 'items');
+CREATE TABLE public.parts (tenant_id uuid NOT NULL, id int) PARTITION BY LIST (id);
+SELECT tenant.protect('public.parts');
+SELECT tenant.limit_rows('public.parts', 'part_rows');
 SELECT format('CREATE TABLE g.p%s (tenant_id uuid NOT NULL, id int)', i) FROM generate_series(1, 2 * $n_ddl) AS i \gexec
 SELECT count(*) FROM generate_series(1, 2 * $n_ddl) AS i, tenant.protect(format('g.p%s', i)::regclass);
 SELECT format('CREATE TABLE g.d%s (tenant_id uuid NOT NULL, id int)', i) FROM generate_series(1, 2 * $n_ddl) AS i \gexec
@@ -73,20 +76,22 @@ statements() {
     quota_insert_100) echo "SET ROLE bench_app; PREPARE hot AS INSERT INTO public.counted (tenant_id) SELECT '$tenant' FROM generate_series(1, 100);"
       repeat "EXECUTE hot;" "$k" ;;
     create_table) for i in $(seq 1 "$k"); do echo "CREATE TABLE g.c$i (tenant_id uuid NOT NULL, id int);"; done ;;
+    # a new partition of a protected parent with a row quota: protected and counted by the door
+    create_partition) for i in $(seq 1 "$k"); do echo "CREATE TABLE g.q$i PARTITION OF public.parts FOR VALUES IN ($i);"; done ;;
     alter_protected) for i in $(seq 1 "$k"); do echo "ALTER TABLE g.p$i ADD COLUMN extra int;"; done ;;
     drop_table) for i in $(seq 1 "$k"); do echo "DROP TABLE g.d$i;"; done ;;
   esac
 }
 per_case() {  # case -> k, the statements of its shorter run
   case $1 in
-    create_table|alter_protected|drop_table) echo "$n_ddl" ;;
+    create_table|create_partition|alter_protected|drop_table) echo "$n_ddl" ;;
     quota_insert_100) echo "$((n / 10))" ;;
     *) echo "$n" ;;
   esac
 }
 repeat() { for _ in $(seq 1 "$2"); do echo "$1"; done; }
 cases=(meter meter_unlimited try_meter_refused meter_limit_error enter_tenant point_select point_select_strict quota_insert
-       quota_insert_100 create_table alter_protected drop_table)
+       quota_insert_100 create_table create_partition alter_protected drop_table)
 [ -n "${CASES:-}" ] && read -r -a cases <<<"$CASES"  # CASES="meter enter_tenant": only those
 
 # version -> runs every case against the installed build; writes $work/<version>.<case>
@@ -113,7 +118,7 @@ measure() {
       # Each run on a copy of the data directory, so every run starts from the same state.
       rm -rf "$data-run" && cp -a "$data" "$data-run"
       case $c in
-        create_table|alter_protected|drop_table)
+        create_table|create_partition|alter_protected|drop_table)
           as_pg valgrind --tool=callgrind --callgrind-out-file="$work/$version.$c.$run.%p.cg" \
             "$bin/postgres" -D "$data-run" -c shared_preload_libraries=pg_tenant -c listen_addresses='' \
             -c unix_socket_directories="$work" >"$work/$version.$c.$run.log" 2>&1 &

@@ -55,11 +55,23 @@ std::vector<Row> Session::Query(const std::string &sql, const std::vector<Param>
     nulls += p.is_null ? 'n' : ' ';
   }
   SPIPlanPtr plan = PlanFor(sql, types);
-  const int ncolumns = PgCall([&] {
+  return CopyRows(PgCall([&] {
     int rc = SPI_execute_plan(plan, values.data(), nulls.c_str(), false, 0);
     if (rc < 0) elog(ERROR, "SPI_execute_plan failed (%d): %s", rc, sql.c_str());
     return SPI_tuptable != nullptr ? SPI_tuptable->tupdesc->natts : 0;
-  });
+  }));
+}
+
+std::vector<Row> Session::QueryOnce(const std::string &sql) {
+  return CopyRows(PgCall([&] {
+    int rc = SPI_execute(sql.c_str(), false, 0);
+    if (rc < 0) elog(ERROR, "SPI_execute failed (%d): %s", rc, sql.c_str());
+    return SPI_tuptable != nullptr ? SPI_tuptable->tupdesc->natts : 0;
+  }));
+}
+
+// The rows of the last SPI call, as text.
+std::vector<Row> Session::CopyRows(int ncolumns) {
   std::vector<Row> rows;
   const uint64 nrows = SPI_tuptable != nullptr ? SPI_processed : 0;
   for (uint64 r = 0; r < nrows; ++r) {
@@ -73,12 +85,7 @@ std::vector<Row> Session::Query(const std::string &sql, const std::vector<Param>
   return rows;
 }
 
-void Session::Run(const std::string &sql) {
-  PgCall([&] {
-    int rc = SPI_execute(sql.c_str(), false, 0);
-    if (rc < 0) elog(ERROR, "SPI_execute failed (%d): %s", rc, sql.c_str());
-  });
-}
+void Session::Run(const std::string &sql) { (void)QueryOnce(sql); }
 
 void Session::Execute(const std::string &sql, const std::vector<Param> &params) { (void)Query(sql, params); }
 

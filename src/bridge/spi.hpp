@@ -37,8 +37,11 @@ class Session {
   void Execute(const std::string &sql, const std::vector<Param> &params = {});
   // Runs generated DDL once, unprepared (it is different every time).
   void Run(const std::string &sql);
+  // The same for a generated query whose rows are needed.
+  std::vector<Row> QueryOnce(const std::string &sql);
 
  private:
+  std::vector<Row> CopyRows(int ncolumns);
   bool open_ = false;
 };
 

@@ -28,7 +28,8 @@ constexpr const char *kRelationNames[] = {
 static_assert(sizeof(kRelationNames) / sizeof(kRelationNames[0]) == static_cast<size_t>(Rel::kCount));
 
 // In the order of Func.
-constexpr const char *kFunctionNames[] = {"current_id", "_tenant_key_check"};
+constexpr const char *kFunctionNames[] = {"current_id",          "_tenant_key_check",    "_row_quota_inserted",
+                                           "_row_quota_updated",  "_row_quota_deleted",   "_row_quota_truncated"};
 static_assert(sizeof(kFunctionNames) / sizeof(kFunctionNames[0]) == static_cast<size_t>(Func::kCount));
 
 // The registry's data lives in these (an invalidation of one bumps the registry generation).

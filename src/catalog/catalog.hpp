@@ -39,7 +39,15 @@ enum class Rel : int {
   kCount
 };
 
-enum class Func : int { kCurrentId, kTenantKeyCheck, kCount };
+enum class Func : int {
+  kCurrentId,
+  kTenantKeyCheck,
+  kRowQuotaInserted,  // the row quota's trigger functions, in src/quotas/tables.cpp's order
+  kRowQuotaUpdated,
+  kRowQuotaDeleted,
+  kRowQuotaTruncated,
+  kCount
+};
 
 namespace detail {
 extern Oid relations[static_cast<int>(Rel::kCount)];

@@ -100,45 +100,7 @@ COMMENT ON FUNCTION tenant.suspend(uuid, text) IS 'suspends a tenant, recording 
 COMMENT ON FUNCTION tenant.set_read_only(uuid, text) IS 'makes a tenant read-only: reads and deletes pass, inserts and updates fail (TN010)';
 COMMENT ON FUNCTION tenant.resume(uuid) IS 'makes a suspended or read-only tenant active again';
 
--- Top-level scoped tables (partitions and inheritance children go with their parent), children
--- before parents: a table comes after every other scoped table that references it by a foreign
--- key. Tables in a cycle of foreign keys come last, in name order.
-CREATE FUNCTION tenant._scoped_tables_children_first()
-    RETURNS TABLE (rel regclass, tenant_column name)
-    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
-    AS $$
-DECLARE
-    remaining regclass[];
-    ready regclass[];
-    top regclass;
-BEGIN
-    SELECT pg_catalog.array_agg(s.relid ORDER BY s.relid::text) INTO remaining
-        FROM tenant.scoped_tables s WHERE s.parent IS NULL;
-    WHILE pg_catalog.cardinality(remaining) OPERATOR(pg_catalog.>) 0 LOOP
-        -- the tables no other remaining table references (a table's partitions count as it)
-        SELECT pg_catalog.array_agg(t ORDER BY t::text) INTO ready
-            FROM pg_catalog.unnest(remaining) AS t
-            WHERE NOT EXISTS (
-                SELECT 1 FROM pg_catalog.pg_constraint c
-                JOIN tenant.scoped_tables child ON child.relid OPERATOR(pg_catalog.=) c.conrelid
-                JOIN tenant.scoped_tables parent ON parent.relid OPERATOR(pg_catalog.=) c.confrelid
-                WHERE c.contype OPERATOR(pg_catalog.=) 'f'
-                  AND COALESCE(parent.parent, parent.relid) OPERATOR(pg_catalog.=) t
-                  AND COALESCE(child.parent, child.relid) OPERATOR(pg_catalog.<>) t
-                  AND COALESCE(child.parent, child.relid) OPERATOR(pg_catalog.=) ANY (remaining));
-        IF ready IS NULL THEN
-            ready := remaining;  -- a cycle: the foreign keys decide
-        END IF;
-        FOREACH top IN ARRAY ready LOOP
-            rel := top;
-            SELECT s.tenant_column INTO tenant_column FROM tenant.scoped_tables s WHERE s.relid OPERATOR(pg_catalog.=) top;
-            RETURN NEXT;
-        END LOOP;
-        SELECT pg_catalog.array_agg(t ORDER BY t::text) INTO remaining
-            FROM pg_catalog.unnest(remaining) AS t WHERE t OPERATOR(pg_catalog.<>) ALL (ready);
-    END LOOP;
-END
-$$;
+--#include lifecycle/objects/_scoped_tables_children_first/0.11.0.sql
 
 -- The statements purge, export and import run on a scoped table run as that table's owner, in
 -- a security-restricted operation, acting for the tenant (0.10.0): the owner's triggers, casts,
@@ -245,74 +207,7 @@ END
 $$;
 COMMENT ON FUNCTION tenant.export(uuid) IS 'every row of the tenant in every scoped table, as JSON lines (format 1, README)';
 
--- Loads an export (its lines joined by newlines) into an existing tenant that has no rows yet,
--- the same or another id. Only scoped tables are written, in the export's order.
-CREATE FUNCTION tenant.import(id uuid, export text) RETURNS TABLE (rel regclass, inserted bigint)
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-    AS $$
-DECLARE
-    p_id ALIAS FOR $1;
-    p_export ALIAS FOR $2;
-    header jsonb;
-    scoped record;
-    batch record;
-    columns text;
-    holds boolean;
-BEGIN
-    IF p_id IS NULL OR p_export IS NULL THEN
-        RAISE EXCEPTION 'tenant and export must not be NULL' USING ERRCODE = '22004';
-    END IF;
-    PERFORM tenant._check_tenant(p_id);
-    PERFORM 1 FROM tenant.tenants t WHERE t.id OPERATOR(pg_catalog.=) p_id FOR UPDATE;
-    BEGIN
-        header := pg_catalog.split_part(p_export, E'\n', 1)::jsonb;
-    EXCEPTION WHEN invalid_text_representation THEN
-        header := NULL;
-    END;
-    IF header IS NULL OR pg_catalog.jsonb_typeof(header) OPERATOR(pg_catalog.<>) 'object'
-       OR header OPERATOR(pg_catalog.->>) 'format' IS DISTINCT FROM 'pg_tenant export'
-       OR header OPERATOR(pg_catalog.->>) 'format_version' IS DISTINCT FROM '1' THEN
-        RAISE EXCEPTION 'not a pg_tenant export (format 1)' USING ERRCODE = '22023',
-            DETAIL = 'The first line must be the header tenant.export() writes.';
-    END IF;
-    FOR scoped IN SELECT * FROM tenant._scoped_tables_children_first() LOOP
-        holds := tenant._query_as_owner(scoped.rel, p_id, pg_catalog.format(
-            'SELECT EXISTS (SELECT 1 FROM %s r WHERE r.%I OPERATOR(pg_catalog.=) $1)', scoped.rel, scoped.tenant_column));
-        IF holds THEN
-            RAISE EXCEPTION 'tenant % already has rows in %', p_id, scoped.rel USING ERRCODE = '55000',
-                HINT = 'Import into a tenant without data (a new one, or one purged and created again).';
-        END IF;
-    END LOOP;
-    FOR batch IN
-        WITH lines AS (
-            SELECT l.n, l.line::jsonb AS line
-            FROM pg_catalog.unnest(pg_catalog.string_to_array(p_export, E'\n')) WITH ORDINALITY AS l(line, n)
-            WHERE l.n OPERATOR(pg_catalog.>) 1 AND pg_catalog.btrim(l.line) OPERATOR(pg_catalog.<>) '')
-        SELECT l.line OPERATOR(pg_catalog.->>) 'table' AS name, pg_catalog.min(l.n) AS first,
-               pg_catalog.jsonb_agg(l.line OPERATOR(pg_catalog.->) 'row' ORDER BY l.n) AS rows
-        FROM lines l GROUP BY 1 ORDER BY 2
-    LOOP
-        SELECT s.relid AS rel, s.tenant_column INTO scoped FROM tenant.scoped_tables s
-            WHERE s.parent IS NULL AND s.relid OPERATOR(pg_catalog.=) pg_catalog.to_regclass(batch.name);
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'table "%" of the export is not a tenant-scoped table here', batch.name USING ERRCODE = '42P01';
-        END IF;
-        -- every stored column (generated ones are computed again); the tenant column is the target
-        SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO columns
-            FROM pg_catalog.pg_attribute a
-            WHERE a.attrelid OPERATOR(pg_catalog.=) scoped.rel AND a.attnum OPERATOR(pg_catalog.>) 0
-              AND NOT a.attisdropped AND a.attgenerated OPERATOR(pg_catalog.=) '';
-        inserted := tenant._query_as_owner(scoped.rel, p_id, pg_catalog.format(
-            'WITH i AS (INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM pg_catalog.jsonb_populate_recordset(NULL::%s, $2) RETURNING 1)
-             SELECT pg_catalog.count(*) FROM i',
-            scoped.rel, columns, columns, scoped.rel),
-            (SELECT pg_catalog.jsonb_agg(r OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(scoped.tenant_column, p_id))
-               FROM pg_catalog.jsonb_array_elements(batch.rows) AS r));
-        rel := scoped.rel;
-        RETURN NEXT;
-    END LOOP;
-END
-$$;
+--#include lifecycle/objects/import/0.11.0.sql
 COMMENT ON FUNCTION tenant.import(uuid, text) IS 'loads a tenant.export() into a tenant without rows (same or another id)';
 
 REVOKE ALL ON FUNCTION tenant._run_create_hooks(uuid), tenant.on_create(regprocedure, integer),

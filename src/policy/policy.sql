@@ -61,6 +61,8 @@ CREATE FUNCTION tenant._writes_to(fn regprocedure) RETURNS regclass[]
     LANGUAGE c STABLE STRICT
     AS 'MODULE_PATHNAME', 'pg_tenant_writes_to';
 
+--#include policy/objects/_top_scoped_tables/0.11.0.sql
+
 -- A table, then its partitions and inheritance children, recursively (each after its parent).
 CREATE FUNCTION tenant._table_tree(rel regclass) RETURNS SETOF regclass
     LANGUAGE c STABLE STRICT
@@ -128,6 +130,7 @@ COMMENT ON FUNCTION tenant.protect_all(name, name) IS
 --#include policy/objects/_guard_policy_sql/0.11.0.sql
 
 REVOKE ALL ON FUNCTION tenant.tenant_column(), tenant._protection(regclass, name), tenant._table_tree(regclass),
+    tenant._top_scoped_tables(),
     tenant._tenant_key_check(), tenant._tenant_key_erase(),
     tenant._reads_scoped(regclass), tenant._writes_to(regprocedure),
     tenant.protect(regclass, name), tenant.unprotect(regclass), tenant.policy_sql(regclass, name),

@@ -3,7 +3,11 @@
 #include "catalog/catalog.hpp"
 #include "citus/citus.hpp"
 
+#include "bridge/cache.hpp"
+
+#include <algorithm>
 #include <cstring>
+#include <set>
 
 namespace pg_tenant::policy {
 
@@ -244,6 +248,49 @@ std::vector<TreeNode> TableTree(Oid root) {
     tree.insert(tree.begin() + static_cast<long>(next) + 1, nodes.begin(), nodes.end());
   }
   return tree;
+}
+
+std::vector<Link> LinksOf(const std::vector<Oid> &tables) {
+  std::vector<Link> links;
+  PgCall([&] {
+    Relation inherits = table_open(InheritsRelationId, AccessShareLock);
+    for (Oid relid : tables) {
+      ListCell *cell;  // as parent (partitions being detached concurrently too, as TableTree)
+      foreach (cell, find_inheritance_children_extended(relid, false, NoLock, nullptr, nullptr))
+        links.push_back({relid, lfirst_oid(cell)});
+      ScanKeyData key;  // as child
+      ScanKeyInit(&key, Anum_pg_inherits_inhrelid, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
+      SysScanDesc scan = systable_beginscan(inherits, InheritsRelidSeqnoIndexId, true, nullptr, 1, &key);
+      HeapTuple tuple;
+      while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+        links.push_back({reinterpret_cast<Form_pg_inherits>(GETSTRUCT(tuple))->inhparent, relid});
+      systable_endscan(scan);
+    }
+    table_close(inherits, AccessShareLock);
+  });
+  std::sort(links.begin(), links.end());
+  links.erase(std::unique(links.begin(), links.end()), links.end());
+  return links;
+}
+
+TreeChanges CompareTree(Oid root, const std::vector<Oid> &recorded_members) {
+  TreeChanges changes;
+  const std::vector<TreeNode> tree = TableTree(root);
+  const std::set<Oid> recorded(recorded_members.begin(), recorded_members.end());
+  std::set<Oid> in_tree;
+  for (const TreeNode &node : tree) {
+    in_tree.insert(node.relid);
+    if (node.relid != root && recorded.count(node.relid) == 0) changes.joined.push_back(node);
+  }
+  for (Oid member : recorded)
+    if (member != root && in_tree.count(member) == 0 &&
+        PgCall([&] { return SearchSysCacheExists1(RELOID, ObjectIdGetDatum(member)); }))
+      changes.left.push_back(member);
+  return changes;
+}
+
+bool OwnsTable(Oid relid, Oid role) {
+  return PgCall([&] { return OidIsValid(get_rel_relkind(relid)) && pg_class_ownercheck(relid, role); });
 }
 
 // A column name as protect takes it (a name, not an SQL identifier: no quoting, case kept).

@@ -63,4 +63,31 @@ constexpr const char *kDefaultTenantColumn = "tenant_id";
 extern char *tenant_column_setting;
 bool CheckTenantColumn(char **newval, void **extra, GucSource source) noexcept;
 
+// The table tree engine of the DDL door: protect (new children get protected) and row quotas
+// (partitions and children join and leave a quota) follow CREATE TABLE ... PARTITION OF/INHERITS,
+// ATTACH/DETACH PARTITION and INHERIT/NO INHERIT with these two, from the catalogs (no SQL).
+// One pg_inherits link of a partition or inheritance child to its parent.
+struct Link {
+  Oid parent;
+  Oid child;
+  bool operator<(const Link &o) const { return child != o.child ? child < o.child : parent < o.parent; }
+  bool operator==(const Link &o) const { return child == o.child && parent == o.parent; }
+};
+// Every link in which one of the tables is the parent or the child, each once, by (child, parent).
+std::vector<Link> LinksOf(const std::vector<Oid> &tables);
+// A tree a capability recorded (its root, and the members it recorded under it) against the
+// tree the catalogs hold now: members that joined (in TableTree's order: parents first) and
+// recorded members that left it but still exist (a dropped one is the sql_drop step's).
+struct TreeChanges {
+  std::vector<TreeNode> joined;
+  std::vector<Oid> left;
+};
+TreeChanges CompareTree(Oid root, const std::vector<Oid> &recorded_members);
+
+// The ownership rule of protect, unprotect, limit_rows and unlimit_rows: role has the
+// privileges of the table's owner (a member of it, or a superuser). A table that does not exist
+// is owned by nobody.
+bool OwnsTable(Oid relid, Oid role);
+
+
 }  // namespace pg_tenant::policy

@@ -8,7 +8,8 @@
 //    until the transaction ends, as the foreign key's check did, so a concurrent delete of the
 //    tenant waits for it and then erases the row (or fails to serialize).
 //  - tenant._tenant_key_erase(), AFTER DELETE OR UPDATE OF id FOR EACH ROW on tenant.tenants:
-//    deletes the tenant's rows from every top-level scoped table (children through their parent),
+//    deletes the tenant's rows from every table that holds them (tenant._top_scoped_tables, as
+//    purge: top-level scoped tables; children through their parent),
 //    or refuses an id change while rows use it; BEFORE TRUNCATE: refused while tables are scoped.
 //    (Not with a distributed registry on Citus, where scoped tables have no key.)
 // Both run their SQL the way PostgreSQL's own RI triggers do: as the owner of the table queried,
@@ -200,12 +201,9 @@ void Erase(FunctionCallInfo fcinfo) {
     if (!new_null && DatumGetBool(DirectFunctionCall2(uuid_eq, key, new_key))) return;
   }
   if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-  // Top-level scoped tables: a DELETE from a parent reaches its partitions and children. A table
-  // whose recorded parent is no longer its parent (detached, NO INHERIT) is deleted from itself.
-  if (SPI_execute("SELECT s.relid::pg_catalog.oid, s.tenant_column::pg_catalog.text FROM tenant.scoped_tables s "
-                  "WHERE s.parent IS NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i "
-                  "WHERE i.inhrelid OPERATOR(pg_catalog.=) s.relid AND i.inhparent OPERATOR(pg_catalog.=) s.parent) "
-                  "ORDER BY s.relid::pg_catalog.oid",
+  // The tables that hold a tenant's rows, as purge deletes them (tenant._top_scoped_tables).
+  if (SPI_execute("SELECT s.rel::pg_catalog.oid, s.tenant_column::pg_catalog.text FROM tenant._top_scoped_tables() s "
+                  "ORDER BY s.rel::pg_catalog.oid",
                   true, 0) != SPI_OK_SELECT)
     elog(ERROR, "could not read tenant.scoped_tables");
   const uint64 count = SPI_processed;

@@ -120,22 +120,6 @@ CREATE FUNCTION tenant._row_quota_updated() RETURNS trigger
     LANGUAGE c
     AS 'MODULE_PATHNAME', 'pg_tenant_row_quota_changed';
 
--- Rows per tenant of one table (only: without its partitions and children), as the extension
--- owner with row_security off (an error rather than a silently filtered count).
-CREATE FUNCTION tenant._row_quota_count(rel regclass, tenant_column name, only_rel boolean,
-                                        OUT tenants uuid[], OUT counts bigint[])
-    RETURNS record
-    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET row_security = off
-    AS $$
-BEGIN
-    EXECUTE pg_catalog.format(
-        'SELECT pg_catalog.array_agg(c.t ORDER BY c.t), pg_catalog.array_agg(c.n ORDER BY c.t)
-           FROM (SELECT r.%I AS t, pg_catalog.count(*) AS n FROM %s %s r GROUP BY 1) c
-          WHERE c.t IS NOT NULL',
-        $2, CASE WHEN $3 THEN 'ONLY' ELSE '' END, $1)
-        INTO tenants, counts;
-END
-$$;
 
 -- Recounts a resource from scratch: every table counting for it is locked in SHARE mode (no
 -- writer is in flight, none starts before commit), then counted. Under REPEATABLE READ a
@@ -212,92 +196,25 @@ BEGIN
 END
 $$;
 
--- The four triggers of a counted table, created if missing and made ENABLE ALWAYS (idempotent).
+-- The four triggers of a counted table, created if missing and made ENABLE ALWAYS (idempotent);
+-- and their removal. C++ (src/quotas/tables.cpp, 0.11.0), shared with the DDL door's steps.
 CREATE FUNCTION tenant._row_quota_install(rel regclass, resource text, tenant_column name) RETURNS void
-    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
-    AS $$
-DECLARE
-    tr record;
-    names text[];
-BEGIN
-    FOR tr IN
-        SELECT * FROM (VALUES
-            ('pg_tenant_row_quota_insert', 'INSERT', 'REFERENCING NEW TABLE AS pg_tenant_new',
-             'tenant._row_quota_inserted'),
-            ('pg_tenant_row_quota_update', 'UPDATE', 'REFERENCING OLD TABLE AS pg_tenant_old NEW TABLE AS pg_tenant_new',
-             'tenant._row_quota_updated'),
-            ('pg_tenant_row_quota_delete', 'DELETE', 'REFERENCING OLD TABLE AS pg_tenant_old',
-             'tenant._row_quota_deleted'),
-            ('pg_tenant_row_quota_truncate', 'TRUNCATE', '',
-             'tenant._row_quota_truncated')) AS v(name, event, referencing, fn)
-    LOOP
-        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
-                        WHERE g.tgrelid OPERATOR(pg_catalog.=) $1
-                          AND g.tgfoid OPERATOR(pg_catalog.=) pg_catalog.concat(tr.fn, '()')::pg_catalog.regprocedure) THEN
-            EXECUTE pg_catalog.format('CREATE TRIGGER %I AFTER %s ON %s %s FOR EACH STATEMENT EXECUTE FUNCTION %s(%L, %L)',
-                                      tr.name, tr.event, $1, tr.referencing, tr.fn, $2, $3);
-        END IF;
-    END LOOP;
-    SELECT pg_catalog.array_agg(pg_catalog.format('ENABLE ALWAYS TRIGGER %I', g.tgname) ORDER BY g.tgname) INTO names
-      FROM pg_catalog.pg_trigger g
-     WHERE g.tgrelid OPERATOR(pg_catalog.=) $1 AND g.tgenabled OPERATOR(pg_catalog.<>) 'A'
-       AND g.tgfoid OPERATOR(pg_catalog.=) ANY (tenant._row_quota_functions());
-    IF names IS NOT NULL THEN
-        EXECUTE pg_catalog.format('ALTER TABLE %s %s', $1, pg_catalog.array_to_string(names, ', '));
-    END IF;
-END
-$$;
-
-CREATE FUNCTION tenant._row_quota_functions() RETURNS oid[]
-    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
-    AS $$
-SELECT ARRAY['tenant._row_quota_inserted()'::pg_catalog.regprocedure::pg_catalog.oid,
-             'tenant._row_quota_updated()'::pg_catalog.regprocedure::pg_catalog.oid,
-             'tenant._row_quota_deleted()'::pg_catalog.regprocedure::pg_catalog.oid,
-             'tenant._row_quota_truncated()'::pg_catalog.regprocedure::pg_catalog.oid]
-$$;
-
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'pg_tenant_row_quota_install';
 CREATE FUNCTION tenant._row_quota_uninstall(rel regclass) RETURNS void
-    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
-    AS $$
-DECLARE
-    trigger_name name;
-BEGIN
-    FOR trigger_name IN SELECT g.tgname FROM pg_catalog.pg_trigger g
-                 WHERE g.tgrelid OPERATOR(pg_catalog.=) $1
-                   AND g.tgfoid OPERATOR(pg_catalog.=) ANY (tenant._row_quota_functions())
-                 ORDER BY g.tgname
-    LOOP
-        EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', trigger_name, $1);
-    END LOOP;
-END
-$$;
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'pg_tenant_row_quota_uninstall';
 
--- Counting reads a fresh snapshot after the triggers exist: only READ COMMITTED gives one.
+-- Counting reads a fresh snapshot after the triggers exist: only READ COMMITTED gives one (25000).
 CREATE FUNCTION tenant._row_quota_require_read_committed(what text) RETURNS void
-    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
-    AS $$
-BEGIN
-    IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
-        RAISE EXCEPTION '% must run in a READ COMMITTED transaction', $1 USING ERRCODE = '25000',
-            DETAIL = pg_catalog.format('Its count of the existing rows needs a snapshot taken after the quota triggers exist; this transaction is %s.',
-                                       pg_catalog.upper(pg_catalog.current_setting('transaction_isolation'))),
-            HINT = 'Run it in its own READ COMMITTED transaction.';
-    END IF;
-END
-$$;
+    LANGUAGE c STABLE
+    AS 'MODULE_PATHNAME', 'pg_tenant_row_quota_require_read_committed';
 
+-- 42501 unless the calling role (SET ROLE, else the session user) owns the table: the ownership
+-- rule of tenant.protect (src/policy/protection.cpp, OwnsTable).
 CREATE FUNCTION tenant._require_owner(rel regclass) RETURNS void
-    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
-    AS $$
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c
-                    WHERE c.oid OPERATOR(pg_catalog.=) $1
-                      AND pg_catalog.pg_has_role(tenant._calling_role(), c.relowner, 'USAGE')) THEN
-        RAISE EXCEPTION 'must be owner of table %', $1 USING ERRCODE = '42501';
-    END IF;
-END
-$$;
+    LANGUAGE c STABLE
+    AS 'MODULE_PATHNAME', 'pg_tenant_require_owner';
 
 CREATE FUNCTION tenant.limit_rows(rel regclass, resource text) RETURNS bigint
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
@@ -406,165 +323,13 @@ $$;
 COMMENT ON FUNCTION tenant.unlimit_rows(regclass) IS
     'stops counting the rows of a table (and its partitions and children); returns whether it was counted';
 
--- A superuser restoring a dump (pg_dump scripts run with row_security = off): the triggers and
--- the catalog arrive in separate steps, so the checks below step aside (as the DDL guard does).
-CREATE FUNCTION tenant._row_quota_restoring() RETURNS boolean
-    LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
-    AS $$
-SELECT pg_catalog.current_setting('row_security') OPERATOR(pg_catalog.=) 'off'
-       AND COALESCE((SELECT r.rolsuper FROM pg_catalog.pg_roles r
-                                 WHERE r.rolname OPERATOR(pg_catalog.=) tenant._calling_role()), false)
-$$;
-
--- A step of the DDL door (src/quotas/quotas.cpp runs it as the extension owner), after CREATE
--- TABLE / ALTER TABLE touching a counted table, its parent or its children: new partitions and
--- children get the triggers (their rows are added); detached ones lose them (their rows are
--- subtracted); a counted table may not become a partition or child; the triggers of a counted
--- table stay ENABLE ALWAYS. DDL run here passes the door again: every step is idempotent, and a
--- row of tenant.row_quotas is what says a table's rows were counted. touched: the tables the
--- commands touched.
-CREATE FUNCTION tenant._row_quota_after_ddl(touched oid[]) RETURNS void
-    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
-    AS $$
-DECLARE
-    m record;
-    c record;
-BEGIN
-    IF touched IS NULL OR NOT EXISTS (
-        SELECT 1 FROM tenant.row_quotas q
-         WHERE q.relid::pg_catalog.oid OPERATOR(pg_catalog.=) ANY (touched)
-            OR q.relid::pg_catalog.oid IN (SELECT i.inhparent FROM pg_catalog.pg_inherits i
-                                            WHERE i.inhrelid OPERATOR(pg_catalog.=) ANY (touched))
-            OR q.relid::pg_catalog.oid IN (SELECT i.inhrelid FROM pg_catalog.pg_inherits i
-                                            WHERE i.inhparent OPERATOR(pg_catalog.=) ANY (touched))) THEN
-        RETURN;
-    END IF;
-
-    SELECT q.relid, q.resource, i.inhparent::pg_catalog.regclass AS parent INTO c
-      FROM tenant.row_quotas q
-      JOIN pg_catalog.pg_inherits i ON i.inhrelid OPERATOR(pg_catalog.=) q.relid
-     WHERE q.root IS NULL
-     LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'table % counts rows for "%" and cannot become a partition or child of %', c.relid, c.resource, c.parent
-            USING ERRCODE = '55000',
-                  DETAIL = 'Statements on the parent would not fire its quota triggers.',
-                  HINT = 'Run tenant.unlimit_rows() on it first; tenant.limit_rows() on the parent counts every partition.';
-    END IF;
-
-    -- New members.
-    FOR m IN
-        SELECT t AS relid, q.relid AS root, q.resource, q.tenant_column
-          FROM tenant.row_quotas q
-         CROSS JOIN LATERAL tenant._table_tree(q.relid) AS t
-         WHERE q.root IS NULL AND t OPERATOR(pg_catalog.<>) q.relid
-           AND NOT EXISTS (SELECT 1 FROM tenant.row_quotas x WHERE x.relid OPERATOR(pg_catalog.=) t)
-    LOOP
-        PERFORM tenant._row_quota_install(m.relid, m.resource, m.tenant_column);
-        INSERT INTO tenant.row_quotas (relid, resource, tenant_column, root)
-             VALUES (m.relid, m.resource, m.tenant_column, m.root)
-        ON CONFLICT ON CONSTRAINT row_quotas_pkey DO NOTHING;
-        IF FOUND THEN
-            SELECT * INTO c FROM tenant._row_quota_count(m.relid, m.tenant_column, true);
-            IF c.tenants IS NOT NULL THEN
-                PERFORM tenant._row_quota_require_read_committed('attaching a table with rows to a counted table');
-                PERFORM tenant._row_quota_apply(m.resource, c.tenants, c.counts, false);
-            END IF;
-        END IF;
-    END LOOP;
-
-    -- Members that left the tree (DETACH PARTITION, NO INHERIT) but still exist.
-    FOR m IN
-        SELECT q.relid, q.resource, q.tenant_column
-          FROM tenant.row_quotas q
-         WHERE q.root IS NOT NULL
-           AND EXISTS (SELECT 1 FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) q.relid::pg_catalog.oid)
-           AND NOT EXISTS (SELECT 1 FROM tenant._table_tree(q.root) AS t WHERE t OPERATOR(pg_catalog.=) q.relid)
-    LOOP
-        DELETE FROM tenant.row_quotas q WHERE q.relid OPERATOR(pg_catalog.=) m.relid;
-        IF FOUND THEN
-            SELECT * INTO c FROM tenant._row_quota_count(m.relid, m.tenant_column, true);
-            IF c.tenants IS NOT NULL THEN
-                PERFORM tenant._row_quota_apply(m.resource, c.tenants,
-                                                ARRAY(SELECT OPERATOR(pg_catalog.-) n FROM pg_catalog.unnest(c.counts) AS n),
-                                                false);
-            END IF;
-            PERFORM tenant._row_quota_uninstall(m.relid);
-        END IF;
-    END LOOP;
-
-    IF NOT tenant._row_quota_restoring() THEN
-        SELECT q.relid, g.tgname INTO c
-          FROM tenant.row_quotas q
-          JOIN pg_catalog.pg_trigger g ON g.tgrelid OPERATOR(pg_catalog.=) q.relid
-         WHERE q.relid::pg_catalog.oid OPERATOR(pg_catalog.=) ANY (touched)
-           AND g.tgfoid OPERATOR(pg_catalog.=) ANY (tenant._row_quota_functions())
-           AND g.tgenabled OPERATOR(pg_catalog.<>) 'A'
-         LIMIT 1;
-        IF FOUND THEN
-            RAISE EXCEPTION 'trigger % of table % must stay ENABLE ALWAYS', c.tgname, c.relid USING ERRCODE = '55000',
-                  DETAIL = 'The table''s row quota is kept by it.',
-                  HINT = 'tenant.unlimit_rows() removes the quota with its triggers.';
-        END IF;
-    END IF;
-END
-$$;
-
--- A step of the DDL door after a drop (dropped: the tables it dropped): a dropped counted table
--- leaves the catalog (its counts go with the last table of the resource, or are recounted from
--- the others); a dropped partition's rows are gone without DELETE triggers, so its resource is
--- recounted; the quota triggers of a table still counted cannot be dropped alone.
-CREATE FUNCTION tenant._row_quota_after_drop(dropped oid[]) RETURNS void
-    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
-    AS $$
-DECLARE
-    resources text[] := '{}';
-    r record;
-    res text;
-BEGIN
-    IF dropped IS NOT NULL AND pg_catalog.cardinality(dropped) OPERATOR(pg_catalog.>) 0 THEN
-        FOR r IN DELETE FROM tenant.row_quotas q
-                  WHERE q.relid::pg_catalog.oid OPERATOR(pg_catalog.=) ANY (dropped)
-                     OR q.root::pg_catalog.oid OPERATOR(pg_catalog.=) ANY (dropped)
-                 RETURNING q.relid, q.resource
-        LOOP
-            resources := resources OPERATOR(pg_catalog.||) r.resource;
-            IF EXISTS (SELECT 1 FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) r.relid::pg_catalog.oid) THEN
-                PERFORM tenant._row_quota_uninstall(r.relid);  -- a child that outlived its dropped root
-            END IF;
-        END LOOP;
-        FOR res IN SELECT DISTINCT u FROM pg_catalog.unnest(resources) AS u LOOP
-            IF EXISTS (SELECT 1 FROM tenant.row_quotas q WHERE q.resource OPERATOR(pg_catalog.=) res) THEN
-                PERFORM tenant._row_quota_recount(res);
-            ELSE
-                DELETE FROM tenant.row_counts c WHERE c.resource OPERATOR(pg_catalog.=) res;
-            END IF;
-        END LOOP;
-    END IF;
-
-    IF NOT tenant._row_quota_restoring() THEN
-        SELECT q.relid INTO r
-          FROM tenant.row_quotas q
-         WHERE (SELECT pg_catalog.count(*) FROM pg_catalog.pg_trigger g
-                 WHERE g.tgrelid OPERATOR(pg_catalog.=) q.relid
-                   AND g.tgfoid OPERATOR(pg_catalog.=) ANY (tenant._row_quota_functions())) OPERATOR(pg_catalog.<) 4
-         LIMIT 1;
-        IF FOUND THEN
-            RAISE EXCEPTION 'the row quota triggers of table % cannot be dropped', r.relid USING ERRCODE = '55000',
-                  HINT = 'tenant.unlimit_rows() removes the quota with its triggers.';
-        END IF;
-    END IF;
-END
-$$;
-
 REVOKE ALL ON tenant.row_quotas, tenant.row_counts FROM PUBLIC;
 REVOKE ALL ON FUNCTION
     tenant._row_quota_apply(text, uuid[], bigint[], boolean),
     tenant._row_quota_inserted(), tenant._row_quota_deleted(), tenant._row_quota_updated(),
-    tenant._row_quota_truncated(), tenant._row_quota_count(regclass, name, boolean),
+    tenant._row_quota_truncated(),
     tenant._row_quota_recount(text), tenant._row_quota_install(regclass, text, name),
-    tenant._row_quota_functions(), tenant._row_quota_uninstall(regclass),
+    tenant._row_quota_uninstall(regclass),
     tenant._row_quota_require_read_committed(text), tenant._require_owner(regclass),
-    tenant.limit_rows(regclass, text), tenant.unlimit_rows(regclass),
-    tenant._row_quota_restoring(), tenant._row_quota_after_ddl(oid[]), tenant._row_quota_after_drop(oid[])
+    tenant.limit_rows(regclass, text), tenant.unlimit_rows(regclass)
 FROM PUBLIC;

@@ -48,3 +48,32 @@ ALTER TABLE tenant.tenant_limits DROP CONSTRAINT tenant_limits_enforcement_known
 -- One catalog: the audit's Citus shard check reads each shard's protection with the one
 -- protection reader (tenant._protection) instead of policy names.
 --#include citus/objects/_citus_shard_findings/0.11.0.sql
+
+-- Quota bookkeeping on DDL in C++ (issue 20): the DDL door's row quota steps are C++
+-- (src/quotas/tables.cpp, with the policy capability's table tree engine); the PL/pgSQL they ran
+-- goes. The quota triggers' installation, the READ COMMITTED check and the ownership check (the
+-- rule tenant.protect applies) become C functions, still called by limit_rows and unlimit_rows.
+DROP FUNCTION tenant._row_quota_after_ddl(oid[]);
+DROP FUNCTION tenant._row_quota_after_drop(oid[]);
+DROP FUNCTION tenant._row_quota_count(regclass, name, boolean);
+DROP FUNCTION tenant._row_quota_restoring();
+CREATE OR REPLACE FUNCTION tenant._row_quota_install(rel regclass, resource text, tenant_column name) RETURNS void
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'pg_tenant_row_quota_install';
+CREATE OR REPLACE FUNCTION tenant._row_quota_uninstall(rel regclass) RETURNS void
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'pg_tenant_row_quota_uninstall';
+CREATE OR REPLACE FUNCTION tenant._row_quota_require_read_committed(what text) RETURNS void
+    LANGUAGE c STABLE
+    AS 'MODULE_PATHNAME', 'pg_tenant_row_quota_require_read_committed';
+CREATE OR REPLACE FUNCTION tenant._require_owner(rel regclass) RETURNS void
+    LANGUAGE c STABLE
+    AS 'MODULE_PATHNAME', 'pg_tenant_require_owner';
+DROP FUNCTION tenant._row_quota_functions();
+
+-- A tenant's rows, defined once: tenant._top_scoped_tables() is what purge, export, import and
+-- the tenant key's erase read.
+--#include policy/objects/_top_scoped_tables/0.11.0.sql
+REVOKE ALL ON FUNCTION tenant._top_scoped_tables() FROM PUBLIC;
+--#include lifecycle/objects/_scoped_tables_children_first/0.11.0.sql
+--#include lifecycle/objects/import/0.11.0.sql
