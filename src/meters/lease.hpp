@@ -78,7 +78,7 @@ void Forget(const std::string &prefix);
 
 namespace pg_tenant::meters {
 
-// In meter.cpp, for reports (the worker's, and a refused call's round trip): records the alert
+// In alerts.cpp, for reports (the worker's, and a refused call's round trip): records the alert
 // levels of spec in (before, after] for key, each claimed in Redis with client first. Writes no
 // SQL: a full alert queue drops the alert with a LOG.
 void RecordReportedCrossings(const lease::AlertSpec &spec, const std::string &key, uint64 before, uint64 after,

@@ -1,15 +1,28 @@
-// The meter store shared by the meter calls (meter.cpp) and the background worker that
-// persists it (flusher.cpp): the shared hash of counters, its header and the alert outbox.
+// The meter store shared by the meter calls (meter.cpp and the backends), the idempotency keys
+// (keys.cpp: they share its shared memory and lock tranche) and the background worker that
+// persists it (flusher.cpp): the shared hash of counters, its header, the alert outbox, and the
+// hot path that moves a counter (CountIn). Written in store.cpp.
 //
-// Locking: MeterShared::lock guards the counter table's structure and the meter shares (shared
-// to find and move a counter, whose value is an atomic moved by compare-and-swap; exclusive to
-// add or remove an entry). The alert queue has its own spinlock. The idempotency keys have their
-// own LWLock (meter.cpp), which also guards MeterShared::oldest_key. flushed_until is written by
-// the worker only.
+// Locking (the model is pg_stat_statements' head comment):
+// - MeterShared::lock (LWLock, tranche "pg_tenant", the first of two) guards the counter table's
+//   structure and the meter shares (meters/share.hpp). Meter calls take it SHARED to find a
+//   counter and move it: the value is an atomic moved by compare-and-swap, so callers never wait
+//   for each other; the first call of a window takes it EXCLUSIVE to add the entry (AddEntry).
+//   The worker takes it SHARED to copy the counters (CopyCounters) and EXCLUSIVE to free ended
+//   windows (FreeEndedWindows), a purge's commit EXCLUSIVE to remove a tenant's entries
+//   (purge.cpp), the Redis backend SHARED to take and give back the counts made while Redis was
+//   unreachable (MeterEntry::pending, atomic).
+// - AlertQueue::mutex (spinlock) guards the alert queue: held for a copy of one record, no call.
+// - The idempotency keys have their own LWLock (the second of the tranche, keys.cpp), which also
+//   guards MeterShared::oldest_key.
+// - flushed_until is an atomic written by the worker only; loaded is the worker's.
 #pragma once
+
+#include <limits>
 
 #include "bridge/pg.hpp"
 #include "limits/window.hpp"
+#include "meters/lease.hpp"
 #include "meters/meter.hpp"
 
 namespace pg_tenant::meters::store {
@@ -67,6 +80,12 @@ struct AlertQueue {
   AlertRecord records[kAlertQueueSize];
 };
 
+// The levels of limit a count that moved from before to after crossed, queued here (alerts.cpp).
+// claim: the Redis backend, whose servers claim each level in Redis first (with client, or the
+// backend's connection); from_report: the worker's reports, which write no SQL.
+void RecordCrossings(const MeterKey &key, const limits::Limit &limit, uint64 before, uint64 after, bool claim = false,
+                     redis::Client *client = nullptr, const std::string *redis_key = nullptr, bool from_report = false);
+
 enum class Outcome { kCounted, kOverLimit, kTableFull, kShareFull, kOutOfRange };
 
 // The SQL both writers run: a row of tenant.usage_alerts and its NOTIFY, unless it is there.
@@ -79,6 +98,24 @@ inline const Oid kAlertTypes[kAlertParams] = {UUIDOID, TEXTOID, TIMESTAMPTZOID, 
 extern MeterShared *shared;
 extern AlertQueue *alert_queue;
 extern HTAB *meter_table;
+extern HTAB *share_table;  // the meter shares (meters/share.hpp), under MeterShared::lock
+
+// What a meter call got: counted (used is the count after it), or refused (the current count).
+struct Count {
+  Outcome outcome;
+  uint64 used;  // after counting, or the current value when refused
+  uint64 before = lease::kNoMark;  // Redis leases: this server's high-water mark before the call
+};
+
+// The most a counter holds: it is read back as a bigint.
+constexpr uint64 kMostUsed = static_cast<uint64>(std::numeric_limits<int64>::max());
+
+// The hot path: counts amount on the counter of key (added at the first call of its window)
+// without passing most (limit when limited, else the largest bigint). Plain C: no C++ object is
+// alive here, and nothing in it can ereport but lock bookkeeping (call it through PgCall).
+// pending: counted here while Redis was unreachable (pg_tenant.redis_failure = local).
+Count CountIn(const MeterKey &key, limits::Period period, uint64 amount, bool limited, uint64 limit,
+              bool pending = false);
 
 // Adds the entry of key, within the tenant's share and the table's size; the caller holds the
 // lock exclusively. nullptr with *refusal set when there is no room.
