@@ -55,8 +55,6 @@ int64 CurrentWindowStart(Period period, TimestampTz now) {
   return window_memo.start;
 }
 
-// tenant.meter / tenant.try_meter. Returns whether the amount was counted; *left is what the
-// limit leaves after it (nullopt when unlimited); refused at the limit, *refusal says why.
 // Shared-memory meters count per server. In a Citus cluster each node would count alone, so a
 // tenant would get the limit once per node: workers refuse them, and the coordinator (where the
 // application's calls arrive) warns once per session. Redis counts across the cluster. Looked
@@ -87,6 +85,8 @@ struct Refusal {
   uint64 used = 0;
 };
 
+// tenant.meter / tenant.try_meter. Returns whether the amount was counted; *left is what the
+// limit leaves after it (nullopt when unlimited); refused at the limit, *refusal says why.
 bool Meter(FunctionCallInfo fcinfo, Refusal *refusal, std::optional<int64> *left) {
   if (meter_table == nullptr)
     throw Error(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "tenant meters need pg_tenant in shared_preload_libraries",
