@@ -8,7 +8,8 @@
 //      relations and functions, and what depends on them (src/catalog/catalog.hpp), first, so
 //      that everything after reads fresh OIDs.
 //   2. transaction callbacks: the quota ledger (counts written at PRE_COMMIT, undone per
-//      subtransaction). Meters register theirs at a tenant's first purge in the backend.
+//      subtransaction). Meters register theirs at a tenant's first purge in the backend
+//      (src/meters/purge.cpp).
 //   3. the executor door: ExecutorStart, ExecutorRun, ExecutorFinish, ExecutorEnd.
 //   4. emit_log_hook: the previous hook first, then the log tag (secrets masked, tenant tagged).
 //   5. preloaded only: shared memory, requested and started in this order: meters, Redis leases,

@@ -15,10 +15,10 @@ check "28 settings are registered" test "$(tr , '\n' <<<"$registered" | wc -l)" 
 others=$(grep -rlE 'DefineCustom[A-Za-z]+Variable|MarkGUCPrefixReserved' src --include=*.cpp | grep -v '^src/wiring/settings.cpp$' | paste -sd, -)
 check_eq "no other file registers a setting" "" "$others"
 hooks=$(grep -rlE '(ExecutorStart|ExecutorRun|ExecutorFinish|ExecutorEnd|ProcessUtility|planner|shmem_request|shmem_startup|emit_log)_hook *=[^=]|Register(Sub)?XactCallback|CacheRegister(Relcache|Syscache)Callback|RegisterBackgroundWorker\(' src --include=*.cpp | paste -sd, -)
-# meters register their purge callbacks lazily, at a tenant's first purge in a backend (hooks.cpp
-# says so); the flusher registers itself when hooks.cpp asks it to.
+# meters register their purge callbacks lazily (meters/purge.cpp), at a tenant's first purge in
+# a backend (hooks.cpp says so); the flusher registers itself when hooks.cpp asks it to.
 check_eq "hooks and callbacks are taken in src/wiring/hooks.cpp and the executor door only" \
-  "src/executor/door.cpp,src/meters/flusher.cpp,src/meters/meter.cpp,src/wiring/hooks.cpp" "$(tr , '\n' <<<"$hooks" | sort | paste -sd, -)"
+  "src/executor/door.cpp,src/meters/flusher.cpp,src/meters/purge.cpp,src/wiring/hooks.cpp" "$(tr , '\n' <<<"$hooks" | sort | paste -sd, -)"
 check "pg_settings shows the registered settings (those not hidden)" test -z "$(comm -3 \
   <(q postgres "SELECT name FROM pg_settings WHERE name LIKE 'pg\_tenant.%' ORDER BY 1") \
   <(tr , '\n' <<<"$registered" | grep -vxE 'pg_tenant\.(signed_tenant_id|context_secret|redis_url)' | sort))"
