@@ -11,8 +11,11 @@
 //   The worker takes it SHARED to copy the counters (CopyCounters) and EXCLUSIVE to free ended
 //   windows (FreeEndedWindows), a purge's commit EXCLUSIVE to remove a tenant's entries
 //   (purge.cpp), the Redis backend SHARED to take and give back the counts made while Redis was
-//   unreachable (MeterEntry::pending, atomic).
-// - AlertQueue::mutex (spinlock) guards the alert queue: held for a copy of one record, no call.
+//   unreachable (MeterEntry::pending, atomic); tenant.meter_info() SHARED to read the sizes. The
+//   worker's load at start takes it EXCLUSIVE to add each loaded counter.
+// - AlertQueue::mutex (spinlock) guards the alert queue's count and records: a meter call holds
+//   it to append one record (alerts.cpp), the worker to read the count, to copy the head and to
+//   remove what its committed flush wrote (flusher.cpp): copies only, no call.
 // - The idempotency keys have their own LWLock (the second of the tranche, keys.cpp), which also
 //   guards MeterShared::oldest_key.
 // - flushed_until is an atomic written by the worker only; loaded is the worker's.
